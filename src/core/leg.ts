@@ -1,0 +1,113 @@
+/**
+ * A "leg" is one side of a relayed connection (the client, or the upstream), seen through the
+ * only interface the core uses. Each runtime adapter (src/runtime/*) wraps its native socket in
+ * a Leg; the core never touches a native socket, so it runs unchanged on every runtime.
+ */
+import type { ResolvedRoute } from '../routing/schema.ts';
+
+export type Payload = string | Uint8Array;
+
+export interface LegHandlers {
+  /** A whole message (fragments already joined by the runtime). */
+  message(data: Payload, isBinary: boolean): void;
+  /** The socket is closed (code 1005 = no status, 1006 = abnormal, as received). */
+  close(code: number, reason: string): void;
+  /** A pong arrived (only on legs whose `canPing` is true). */
+  pong(): void;
+  /** The send buffer fell below the low-water mark after being above it. */
+  drain(): void;
+}
+
+export interface Leg {
+  /** Negotiated subprotocol ('' for none). */
+  readonly protocol: string;
+  /** Bytes queued but not yet written to the network (0 when the runtime cannot tell). */
+  readonly bufferedAmount: number;
+  /** Whether protocol pings and pong observation are available on this leg. */
+  readonly canPing: boolean;
+  /**
+   * Dead-peer detection when `canPing` is false (README "Heartbeats" per runtime):
+   * - 'runtime': the runtime pings and closes a silent peer itself (Deno's `idleTimeout`,
+   *   close 1001); the core only watches traffic;
+   * - 'app-keepalive': the core sends the route's `keepaliveMessage` (default
+   *   APP_KEEPALIVE_MESSAGE) as its ping and any inbound message counts as the answer; the
+   *   client must reply (workerd client legs);
+   * - 'none' (default): only TCP/close events end the leg (WHATWG client sockets upstream).
+   */
+  readonly heartbeatFallback?: 'runtime' | 'app-keepalive' | 'none';
+  /**
+   * Attach handlers. Messages and a close that arrived before this call are delivered at once,
+   * in order: nothing received between the handshake and the session start is lost.
+   */
+  listen(handlers: LegHandlers): void;
+  send(data: Payload, isBinary: boolean): void;
+  /** Send a close frame. The caller has already checked the code is sendable. */
+  close(code: number, reason: string): void;
+  /** Drop the connection without a close handshake. */
+  terminate(): void;
+  ping(): void;
+  /** Stop reading from the network (TCP backpressure towards the peer). */
+  pause(): void;
+  resume(): void;
+}
+
+/** What the gateway asks a runtime adapter to dial. */
+export interface UpstreamRequest {
+  url: string;
+  protocols: string[];
+  headers: Record<string, string>;
+  timeoutMs: number;
+  maxPayload: number;
+}
+
+/** Why an upstream dial failed, for the error mapping (502 vs 504). */
+export class UpstreamDialError extends Error {
+  constructor(
+    readonly kind: 'unavailable' | 'rejected' | 'timeout',
+    message: string,
+    readonly upstreamStatus?: number,
+  ) {
+    super(message);
+    this.name = 'UpstreamDialError';
+  }
+}
+
+/**
+ * Who is being accepted, for runtimes that accept some connections elsewhere (workerd hands hub
+ * routes to the channel's Durable Object). Plain adapters ignore it.
+ */
+export interface AcceptContext {
+  id: string;
+  route: ResolvedRoute;
+  channel?: string;
+  userId?: string;
+  claims: Record<string, unknown>;
+  expiresAtMs?: number;
+  expiryGraceMs: number;
+}
+
+/**
+ * What a runtime provides. `accept` completes the client handshake after every check passed and
+ * the upstream is connected; it returns the Response the runtime expects from the fetch handler.
+ */
+export interface RuntimeAdapter {
+  readonly name: string;
+  /** Dial the upstream; `signal` aborts the dial when the client goes away. */
+  connectUpstream(req: UpstreamRequest, signal?: AbortSignal): Promise<Leg>;
+  /** Whether upstream legs only send WHATWG client close codes (1000, 3000–4999). */
+  readonly upstreamWhatwg?: boolean;
+  /**
+   * I/O objects belong to the request that created them (workerd: "Cannot perform I/O on behalf
+   * of a different request"), so timers that touch a connection must be created by its own
+   * request: the gateway then gives each session its own heartbeat scheduler.
+   */
+  readonly requestScopedIo?: boolean;
+  /** The peer address of the client connection, when the runtime knows it. */
+  remoteAddress?(request: Request, env: unknown): string | undefined;
+  accept(
+    request: Request,
+    env: unknown,
+    opts: { protocol?: string; maxPayload: number; context?: AcceptContext },
+    onOpen: (client: Leg) => void,
+  ): Response | Promise<Response>;
+}

@@ -1,0 +1,57 @@
+/**
+ * The connections on this instance, by id, by user (per route, for per-user caps) and by channel
+ * (for local fan-out). Everything a session adds it removes in `remove`; tests assert the maps
+ * return to empty after storms of connects, resets and closes.
+ */
+import type { Session } from './session.ts';
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}
+
+export class Registry {
+  readonly byId = new Map<string, Session>();
+  readonly byUser = new Map<string, Set<Session>>();
+  readonly byChannel = new Map<string, Set<Session>>();
+  private readonly perRoute = new Map<string, number>();
+
+  add(s: Session): void {
+    this.byId.set(s.id, s);
+    if (s.userId !== undefined) addTo(this.byUser, s.userId, s);
+    if (s.channel !== undefined) addTo(this.byChannel, s.channel, s);
+    this.perRoute.set(s.route.name, (this.perRoute.get(s.route.name) ?? 0) + 1);
+  }
+
+  remove(s: Session): void {
+    if (!this.byId.delete(s.id)) return;
+    if (s.userId !== undefined) removeFrom(this.byUser, s.userId, s);
+    if (s.channel !== undefined) removeFrom(this.byChannel, s.channel, s);
+    const n = (this.perRoute.get(s.route.name) ?? 1) - 1;
+    if (n === 0) this.perRoute.delete(s.route.name);
+    else this.perRoute.set(s.route.name, n);
+  }
+
+  /** Open connections of `userId` on the route named `routeName`. */
+  countUser(userId: string, routeName: string): number {
+    let n = 0;
+    for (const s of this.byUser.get(userId) ?? []) if (s.route.name === routeName) n++;
+    return n;
+  }
+
+  openByRoute(): ReadonlyMap<string, number> {
+    return this.perRoute;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Legs built from Web APIs only, shared by the Bun, Deno and workerd adapters:
+ * - `legEvents()`: the buffering every Leg needs (messages and a close that arrive before the
+ *   session calls `listen` are delivered then, in order);
+ * - `whatwgLeg()`: a WHATWG `WebSocket` (a client socket anywhere, or Deno's server socket) as a
+ *   Leg. There is no drain event in the WHATWG API, so `bufferedAmount` is polled while it is
+ *   above the low-water mark (RUNTIME-NOTES "Backpressure"); runtime extensions (Bun's client
+ *   `ping`/`pause`) are passed in by the adapter;
+ * - `dialWhatwg()`: dial an upstream with such a socket: timeout, abort, and the HTTP status of a
+ *   refused handshake where the runtime puts it in the error text (Bun, Deno).
+ */
+import { UpstreamDialError, type Leg, type LegHandlers, type Payload, type UpstreamRequest } from './leg.ts';
+
+/** Below this many buffered bytes a leg that was above it reports `drain`. */
+export const LOW_WATER_BYTES = 256 * 1024;
+const POLL_MS = 10;
+
+type Pending = ['message', Payload, boolean] | ['close', number, string];
+
+/**
+ * The buffering every Leg needs. A class, not a closure-built object literal: one shared shape
+ * and prototype methods cost far less per connection than a dictionary-mode literal with getters.
+ */
+export class LegEvents {
+  handlers: LegHandlers | undefined;
+  closed = false;
+  private pending: Pending[] | undefined = [];
+
+  message(data: Payload, isBinary: boolean): void {
+    if (this.closed) return;
+    if (this.handlers) this.handlers.message(data, isBinary);
+    else this.pending?.push(['message', data, isBinary]);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.handlers) this.handlers.close(code, reason);
+    else this.pending?.push(['close', code, reason]);
+  }
+
+  listen(h: LegHandlers): void {
+    this.handlers = h;
+    const queued = this.pending ?? [];
+    this.pending = undefined;
+    for (const item of queued) {
+      if (item[0] === 'message') h.message(item[1], item[2]);
+      else h.close(item[1], item[2]);
+    }
+  }
+}
+
+export function legEvents(): LegEvents {
+  return new LegEvents();
+}
+
+export interface WhatwgLegOptions {
+  /** Largest message accepted on this leg; a bigger one closes it with 1009. */
+  maxPayload?: number;
+  /** Protocol pings, where the runtime extends WebSocket with them (Bun's client). */
+  ping?: () => void;
+  /** Subscribe to pongs (Bun's client emits a 'pong' event). */
+  onPong?: (fn: () => void) => void;
+  pause?: () => void;
+  resume?: () => void;
+  terminate?: () => void;
+  heartbeatFallback?: Leg['heartbeatFallback'];
+}
+
+const encoder = new TextEncoder();
+
+export function whatwgLeg(ws: WebSocket, o: WhatwgLegOptions = {}): Leg {
+  const ev = legEvents();
+  let poll: ReturnType<typeof setInterval> | undefined;
+  const stopPoll = () => {
+    if (poll !== undefined) clearInterval(poll);
+    poll = undefined;
+  };
+  const safeClose = (code: number, reason: string) => {
+    try {
+      ws.close(code, reason);
+    } catch {
+      ws.close(1000, reason); // a WHATWG client only sends 1000 and 3000–4999; the core maps codes first
+    }
+  };
+  ws.addEventListener('message', (e: MessageEvent) => {
+    const d: unknown = e.data;
+    const data = typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : String(d);
+    if (o.maxPayload !== undefined && (typeof data === 'string' ? encoder.encode(data).byteLength : data.byteLength) > o.maxPayload) {
+      safeClose(1009, 'Message exceeds the route limit');
+      return ev.close(1009, 'Message exceeds the route limit');
+    }
+    ev.message(data, typeof data !== 'string');
+  });
+  ws.addEventListener('close', (e: CloseEvent) => {
+    stopPoll();
+    ev.close(e.code, e.reason);
+  });
+  ws.addEventListener('error', () => {}); // always followed by 'close'
+  o.onPong?.(() => ev.handlers?.pong());
+
+  return {
+    get protocol() {
+      return ws.protocol;
+    },
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    canPing: o.ping !== undefined,
+    ...(o.heartbeatFallback ? { heartbeatFallback: o.heartbeatFallback } : {}),
+    listen: (h) => ev.listen(h),
+    send(data, isBinary) {
+      if (ws.readyState !== 1) return;
+      // A text payload that arrived as bytes (a ws leg) is decoded; binary strings are encoded.
+      if (isBinary) ws.send(typeof data === 'string' ? encoder.encode(data) : data);
+      else ws.send(typeof data === 'string' ? data : new TextDecoder().decode(data));
+      if (poll === undefined && ws.bufferedAmount > LOW_WATER_BYTES) {
+        poll = setInterval(() => {
+          if (ws.bufferedAmount > LOW_WATER_BYTES && ws.readyState === 1) return;
+          stopPoll();
+          ev.handlers?.drain();
+        }, POLL_MS);
+      }
+    },
+    close: safeClose,
+    terminate() {
+      stopPoll();
+      if (o.terminate) o.terminate();
+      else if (ws.readyState < 2) safeClose(1000, '');
+    },
+    ping() {
+      if (ws.readyState === 1) o.ping?.();
+    },
+    pause() {
+      o.pause?.();
+    },
+    resume() {
+      o.resume?.();
+    },
+  };
+}
+
+/**
+ * Dial an upstream with a WHATWG WebSocket made by `create` (runtimes differ in how headers are
+ * passed). Resolves once the upstream's handshake completed, so failures become 502/504.
+ */
+export function dialWhatwg(req: UpstreamRequest, signal: AbortSignal | undefined, create: () => WebSocket, legOptions: (ws: WebSocket) => WhatwgLegOptions): Promise<Leg> {
+  return new Promise((resolve, reject) => {
+    let ws: WebSocket;
+    try {
+      ws = create();
+    } catch (err) {
+      return reject(new UpstreamDialError('unavailable', String(err)));
+    }
+    ws.binaryType = 'arraybuffer';
+    // Build the leg now so messages sent by the upstream right after its 101 are buffered.
+    const leg = whatwgLeg(ws, { ...legOptions(ws), maxPayload: req.maxPayload });
+    let settled = false;
+    let lastError = '';
+    const done = () => {
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: UpstreamDialError) => {
+      if (settled) return;
+      done();
+      leg.terminate();
+      reject(err);
+    };
+    const onAbort = () => fail(new UpstreamDialError('unavailable', 'client went away'));
+    const timer = setTimeout(() => fail(new UpstreamDialError('timeout', `no upstream handshake within ${req.timeoutMs} ms`)), req.timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    ws.addEventListener('open', () => {
+      if (settled) return;
+      done();
+      resolve(leg);
+    });
+    ws.addEventListener('error', (e) => (lastError = String((e as ErrorEvent).message ?? '')));
+    ws.addEventListener('close', () => {
+      // Bun: "Expected 101 status code: 401"; Deno: "Invalid status code: 401".
+      const status = /status code:? (\d{3})/i.exec(lastError)?.[1];
+      if (status) fail(new UpstreamDialError('rejected', `upstream answered HTTP ${status}`, Number(status)));
+      else fail(new UpstreamDialError('unavailable', lastError || 'upstream closed during the handshake'));
+    });
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * The server-side channel API under `/_wsgate`, behind an admin credential: either the shared
+ * secret (`WSGATE_ADMIN_SECRET`) or a JWT, verified with the gateway-wide keys, whose `scope`
+ * contains `wsgate:admin`.
+ *
+ *   GET    /_wsgate/channels/:channel/presence   → { channel, users: [{ user, connections }], connections }
+ *   POST   /_wsgate/channels/:channel/messages   → { delivered }   (body: the message, as text)
+ *   GET    /_wsgate/users/:user/connections      → { user, connections: [{ id, route, channel }] } (this instance)
+ *   DELETE /_wsgate/connections/:id?code=&reason= → { closed }     (on whichever instance holds it)
+ */
+import type { Context, Hono } from 'hono';
+import type { Verifier } from '../auth/index.ts';
+import type { Channels } from '../core/channels.ts';
+import { isSendableCloseCode } from '../core/close-codes.ts';
+import type { Registry } from '../core/registry.ts';
+import { GatewayError } from '../errors.ts';
+
+export interface AdminDeps {
+  channels: Channels | undefined;
+  registry: Registry;
+  adminSecret: string | undefined;
+  /** Gateway-wide verifier, for admin tokens. */
+  verifier: Verifier | undefined;
+  maxBodyBytes?: number;
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i % x.length] ?? 0) ^ (y[i % y.length] ?? 0);
+  return diff === 0;
+}
+
+async function authorize(c: Context, deps: AdminDeps): Promise<void> {
+  const header = c.req.header('authorization') ?? '';
+  const m = /^Bearer\s+(.+)$/i.exec(header);
+  const fail = new GatewayError('admin_unauthorized', undefined, { 'www-authenticate': 'Bearer realm="wsgate-admin"' });
+  if (!m) throw fail;
+  const credential = m[1]!.trim();
+  if (deps.adminSecret && constantTimeEqual(credential, deps.adminSecret)) return;
+  if (deps.verifier && credential.split('.').length === 3) {
+    try {
+      const { claims } = await deps.verifier.verify(credential);
+      const scope = claims.scope;
+      const scopes = Array.isArray(scope) ? scope : typeof scope === 'string' ? scope.split(' ') : [];
+      if (scopes.includes('wsgate:admin')) return;
+    } catch {
+      /* fall through to 401 */
+    }
+  }
+  throw fail;
+}
+
+export function mountAdminApi(app: Hono, deps: AdminDeps): void {
+  const maxBody = deps.maxBodyBytes ?? 1 << 20;
+  app.use('/_wsgate/*', async (c, next) => {
+    await authorize(c, deps);
+    await next();
+  });
+
+  const channels = (): Channels => {
+    if (!deps.channels) throw new GatewayError('not_found', 'No route has a channel');
+    return deps.channels;
+  };
+
+  app.get('/_wsgate/channels/:channel/presence', async (c) => {
+    const channel = c.req.param('channel');
+    const users = await channels().presence(channel).catch(() => {
+      throw new GatewayError('store_unavailable');
+    });
+    return c.json({ channel, users, connections: users.reduce((a, u) => a + u.connections, 0) });
+  });
+
+  app.post('/_wsgate/channels/:channel/messages', async (c) => {
+    const length = Number(c.req.header('content-length') ?? 0);
+    if (length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
+    const body = await c.req.text();
+    if (body.length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
+    const delivered = await channels().publish(c.req.param('channel'), body).catch(() => {
+      throw new GatewayError('store_unavailable', 'Published locally only: the store is unavailable');
+    });
+    return c.json({ delivered });
+  });
+
+  app.get('/_wsgate/users/:user/connections', (c) => {
+    const user = c.req.param('user');
+    const connections = [...(deps.registry.byUser.get(user) ?? [])].map((s) => ({ id: s.id, route: s.route.name, channel: s.channel ?? null }));
+    return c.json({ user, connections });
+  });
+
+  app.delete('/_wsgate/connections/:id', async (c) => {
+    const code = Number(c.req.query('code') ?? 4903);
+    if (!isSendableCloseCode(code)) throw new GatewayError('bad_request', 'code must be a sendable close code');
+    const reason = (c.req.query('reason') ?? 'Closed by an administrator').slice(0, 120);
+    const id = c.req.param('id');
+    const local = deps.registry.byId.get(id);
+    if (local) local.close(code, reason, 'admin');
+    else if (deps.channels)
+      await deps.channels.closeRemote(id, code, reason).catch(() => {
+        throw new GatewayError('store_unavailable');
+      });
+    else throw new GatewayError('not_found', 'No such connection');
+    return c.json({ closed: local ? 'here' : 'forwarded' });
+  });
+}

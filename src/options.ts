@@ -1,0 +1,94 @@
+/**
+ * Gateway-wide options, resolved and validated once at start-up.
+ */
+import type { Clock } from './core/clock.ts';
+import { systemClock } from './core/clock.ts';
+import type { RuntimeAdapter } from './core/leg.ts';
+import { createLogger, type Logger, type LogLevel } from './log.ts';
+import type { RouteConfig } from './routing/define-route.ts';
+import { resolveRoute, type ResolvedRoute } from './routing/schema.ts';
+import type { Store } from './store/types.ts';
+
+/** A route loaded from a file keeps the file name for error messages. */
+export interface LoadedRoute {
+  source: string;
+  route: RouteConfig;
+}
+
+export interface GatewayOptions {
+  /** Route objects, or routes loaded with `loadRouteFiles(dir)`. */
+  routes: Array<RouteConfig | LoadedRoute>;
+  /** The runtime adapter (the Node entry point supplies one). */
+  runtime?: RuntimeAdapter;
+  /** Environment for JWT_* settings. @default process.env where it exists, else {} */
+  env?: Record<string, string | undefined>;
+  /** Presence and broadcast store. @default a memory store, created when a route has a channel */
+  store?: Store;
+  /** Secret for the `/_wsgate` admin API (Bearer). @default env WSGATE_ADMIN_SECRET */
+  adminSecret?: string;
+  /** @default 'info' */
+  log?: Logger | LogLevel;
+  /** Global cap on open connections; past it handshakes get 503 + Retry-After. @default 100000 */
+  maxConnections?: number;
+  /** Concurrent handshakes in flight per client IP (A13). @default 64 */
+  maxHandshakesPerIp?: number;
+  /** Longest request target accepted (A11). @default 8192 */
+  maxUrlBytes?: number;
+  /** Peer addresses whose X-Forwarded-For is trusted. @default [] */
+  trustedProxies?: string[];
+  /** Presence lease TTL, seconds. @default env PRESENCE_TTL_SEC, else 30 */
+  presenceTtlSec?: number;
+  /** Injected clock for tests. @default the system clock */
+  clock?: Clock;
+  /** Serve the chat demo page at `/` and dev tokens at `/_wsgate/dev-token` (never in production). @default false */
+  devPage?: boolean;
+}
+
+export interface ResolvedOptions {
+  routes: ResolvedRoute[];
+  runtime: RuntimeAdapter | undefined;
+  env: Record<string, string | undefined>;
+  store: Store | undefined;
+  adminSecret: string | undefined;
+  log: Logger;
+  maxConnections: number;
+  maxHandshakesPerIp: number;
+  maxUrlBytes: number;
+  trustedProxies: Set<string>;
+  presenceTtlSec: number;
+  clock: Clock;
+  devPage: boolean;
+}
+
+function defaultEnv(): Record<string, string | undefined> {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return p?.env ?? {};
+}
+
+export function resolveOptions(o: GatewayOptions): ResolvedOptions {
+  if (!Array.isArray(o.routes)) throw new Error('options.routes: expected a list of routes');
+  const routes = o.routes.map((r, i) =>
+    'source' in r && 'route' in r ? resolveRoute(r.route, r.source) : resolveRoute(r, `routes[${i}]`),
+  );
+  const env = o.env ?? defaultEnv();
+  const num = (name: string, v: number | undefined, d: number) => {
+    if (v === undefined) return d;
+    if (!Number.isInteger(v) || v < 1) throw new Error(`options.${name}: expected a positive integer, got ${v}`);
+    return v;
+  };
+  return {
+    routes,
+    runtime: o.runtime,
+    env,
+    store: o.store,
+    adminSecret: o.adminSecret ?? env.WSGATE_ADMIN_SECRET,
+    log: typeof o.log === 'object' ? o.log : createLogger(o.log ?? 'info'),
+    maxConnections: num('maxConnections', o.maxConnections, 100_000),
+    maxHandshakesPerIp: num('maxHandshakesPerIp', o.maxHandshakesPerIp, 64),
+    maxUrlBytes: num('maxUrlBytes', o.maxUrlBytes, 8192),
+    trustedProxies: new Set(o.trustedProxies ?? []),
+    presenceTtlSec: num('presenceTtlSec', o.presenceTtlSec ?? (env.PRESENCE_TTL_SEC ? Number(env.PRESENCE_TTL_SEC) : undefined), 30),
+    clock: o.clock ?? systemClock,
+    devPage: o.devPage ?? false,
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Load route files from a folder (Node, Bun, Deno): every `*.ts`, `*.mts`, `*.js`, `*.mjs` file
+ * whose default export is a route. `.ts` files load without a build step: the `wsgate` command
+ * registers tsx before importing them. Files starting with `_` or `.` are skipped (helpers).
+ * Workers cannot read a folder; they use the generated manifest instead.
+ */
+import { readdir } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { LoadedRoute } from '../options.ts';
+import { RouteError } from './schema.ts';
+
+const EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
+
+export async function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
+  const abs = resolve(dir);
+  let names: string[];
+  try {
+    names = await readdir(abs);
+  } catch (err) {
+    throw new Error(`--routes ${dir}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  const files = names.filter((n) => EXTENSIONS.has(extname(n)) && !n.startsWith('_') && !n.startsWith('.') && !n.endsWith('.d.ts')).sort();
+  if (files.length === 0) throw new Error(`--routes ${dir}: no route files (*.ts, *.mjs, *.js) found`);
+  const out: LoadedRoute[] = [];
+  for (const name of files) {
+    const file = join(abs, name);
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    } catch (err) {
+      throw new Error(`${file}: cannot load: ${(err as Error).message}`);
+    }
+    if (mod.default === undefined) throw new RouteError(file, 'default export', 'export default defineRoute({...})');
+    out.push({ source: file, route: mod.default as LoadedRoute['route'] });
+  }
+  return out;
+}

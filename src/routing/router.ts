@@ -1,0 +1,66 @@
+/**
+ * Path matching (Hono's PatternRouter, so route paths use Hono syntax) and the upstream URL built
+ * from a route's template. Params are decoded once, checked, and re-encoded as one path segment:
+ * `%2e%2e`, `%2F`, `@`, CR/LF can never change the upstream host or leave the template (A7).
+ */
+import { PatternRouter } from 'hono/router/pattern-router';
+import { GatewayError } from '../errors.ts';
+import type { ResolvedRoute } from './schema.ts';
+
+export interface RouteMatch {
+  route: ResolvedRoute;
+  params: Record<string, string>;
+}
+
+export class Router {
+  private readonly router = new PatternRouter<ResolvedRoute>();
+  readonly routes: readonly ResolvedRoute[];
+
+  constructor(routes: ResolvedRoute[]) {
+    const seen = new Map<string, string>();
+    for (const r of routes) {
+      const prev = seen.get(r.path);
+      if (prev) throw new Error(`${r.source}: path: ${r.path} is already defined by ${prev}`);
+      seen.set(r.path, r.source);
+      this.router.add('GET', r.path, r);
+    }
+    this.routes = routes;
+  }
+
+  match(pathname: string): RouteMatch | undefined {
+    const [found] = this.router.match('GET', pathname) as unknown as [Array<[ResolvedRoute, Record<string, string>]>];
+    const first = found[0];
+    if (!first) return undefined;
+    const params: Record<string, string> = {};
+    for (const [k, raw] of Object.entries(first[1])) params[k] = decodeParam(raw);
+    return { route: first[0], params };
+  }
+}
+
+function decodeParam(raw: string): string {
+  let v: string;
+  try {
+    v = decodeURIComponent(raw);
+  } catch {
+    throw new GatewayError('bad_request', 'Malformed percent-encoding in the path');
+  }
+  // Dot segments would be resolved by the URL parser (also as %2e), escaping the template.
+  // eslint-disable-next-line no-control-regex
+  if (v === '.' || v === '..' || /[\u0000-\u001f\u007f]/.test(v)) throw new GatewayError('bad_request', 'Path parameter not allowed');
+  return v;
+}
+
+/**
+ * Fill `:param` segments of an upstream template. The result keeps the template's scheme, host
+ * and port; the client's query string (minus the token) is appended.
+ */
+export function buildUpstreamUrl(template: string, params: Record<string, string>, search: string): string {
+  const filled = template.replace(/\/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => `/${encodeURIComponent(params[name] ?? '')}`);
+  const url = new URL(filled);
+  const tmpl = new URL(template.replace(/\/:[A-Za-z_][A-Za-z0-9_]*/g, '/x'));
+  if (url.host !== tmpl.host || url.protocol !== tmpl.protocol) throw new GatewayError('bad_request', 'Path parameter not allowed');
+  // The client's query keeps its exact spelling (no form re-encoding).
+  const extra = search.replace(/^\?/, '');
+  if (extra) url.search = url.search ? `${url.search}&${extra}` : `?${extra}`;
+  return url.href;
+}

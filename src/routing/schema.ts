@@ -1,0 +1,169 @@
+/**
+ * Validates a route object once, at start-up, and applies defaults. Errors name the file, the
+ * field path and what was expected, so a bad route file stops `wsgate start` with a clear line.
+ */
+import type { HeartbeatConfig, HeartbeatPreset, RouteConfig } from './define-route.ts';
+
+export interface ResolvedHeartbeat {
+  intervalMs: number;
+  timeoutMs: number;
+  keepaliveMessage?: string;
+}
+
+/**
+ * Presets: ping well inside the balancer's idle limit (at most ~40% of it), so that one lost
+ * ping still leaves a second one before the limit. AWS ALB 60 s, Alibaba CLB 15 s, Alibaba ALB
+ * up to 60 s, nginx proxy_read_timeout 60 s.
+ */
+export const HEARTBEAT_PRESETS: Record<Exclude<HeartbeatPreset, 'off'>, ResolvedHeartbeat> = {
+  default: { intervalMs: 25_000, timeoutMs: 10_000 },
+  'aws-alb': { intervalMs: 25_000, timeoutMs: 10_000 },
+  nginx: { intervalMs: 25_000, timeoutMs: 10_000 },
+  'alibaba-alb': { intervalMs: 25_000, timeoutMs: 10_000 },
+  'alibaba-clb': { intervalMs: 5_000, timeoutMs: 5_000 },
+};
+
+export interface ResolvedRoute {
+  /** Where the route came from (file path or 'routes[i]'), for errors and logs. */
+  source: string;
+  /** Name for logs and metric labels: the path pattern. */
+  name: string;
+  path: string;
+  upstreams: string[];
+  balance: 'round-robin' | 'sticky';
+  connectTimeoutMs: number;
+  origins?: string[];
+  allowMissingOrigin: boolean;
+  heartbeat: ResolvedHeartbeat | false;
+  maxMessageBytes: number;
+  maxBufferedBytes: number;
+  maxConnectionAgeMs?: number;
+  claimHeaders: Record<string, string>;
+  forwardToken: boolean;
+  channel?: string;
+  presence: boolean;
+  presenceEvents: boolean;
+  echo: boolean;
+  maxMessagesPerSec?: number;
+  maxConnectionsPerUser?: number;
+  /** The raw auth field, resolved against the environment by auth/. */
+  auth: RouteConfig['auth'];
+}
+
+export class RouteError extends Error {
+  constructor(source: string, field: string, expected: string, got?: unknown) {
+    const shown = got === undefined ? '' : `, got ${JSON.stringify(got)?.slice(0, 80)}`;
+    super(`${source}: ${field}: expected ${expected}${shown}`);
+    this.name = 'RouteError';
+  }
+}
+
+const KNOWN = new Set([
+  'path', 'upstream', 'balance', 'connectTimeoutMs', 'auth', 'origins', 'allowMissingOrigin', 'heartbeat',
+  'maxMessageBytes', 'maxBufferedBytes', 'maxConnectionAgeMs', 'claimHeaders', 'forwardToken', 'channel',
+  'presence', 'presenceEvents', 'echo', 'maxMessagesPerSec', 'maxConnectionsPerUser',
+]);
+
+function posInt(src: string, field: string, v: unknown, fallback: number | undefined, min = 1): number | undefined {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || Math.floor(v) !== v)
+    throw new RouteError(src, field, `an integer >= ${min}`, v);
+  return v;
+}
+
+function resolveHeartbeat(src: string, hb: unknown): ResolvedHeartbeat | false {
+  if (hb === undefined) return HEARTBEAT_PRESETS.default;
+  if (hb === 'off' || hb === false) return false;
+  if (typeof hb === 'string') {
+    const preset = HEARTBEAT_PRESETS[hb as keyof typeof HEARTBEAT_PRESETS];
+    if (!preset) throw new RouteError(src, 'heartbeat', `one of ${Object.keys(HEARTBEAT_PRESETS).join(', ')}, off`, hb);
+    return preset;
+  }
+  if (typeof hb !== 'object' || hb === null) throw new RouteError(src, 'heartbeat', 'a preset name or an object', hb);
+  const h = hb as HeartbeatConfig;
+  const keepalive = h.keepaliveMessage;
+  if (keepalive !== undefined && typeof keepalive !== 'string')
+    throw new RouteError(src, 'heartbeat.keepaliveMessage', 'a string', keepalive);
+  return {
+    intervalMs: posInt(src, 'heartbeat.intervalMs', h.intervalMs, 25_000, 50)!,
+    timeoutMs: posInt(src, 'heartbeat.timeoutMs', h.timeoutMs, 10_000, 50)!,
+    ...(keepalive !== undefined ? { keepaliveMessage: keepalive } : {}),
+  };
+}
+
+function resolveUpstreams(src: string, up: unknown, params: string[]): string[] {
+  if (up === undefined) return [];
+  const list = Array.isArray(up) ? up : [up];
+  if (list.length === 0) throw new RouteError(src, 'upstream', 'a ws:// or wss:// URL or a non-empty list', up);
+  return list.map((u, i) => {
+    const field = Array.isArray(up) ? `upstream[${i}]` : 'upstream';
+    if (typeof u !== 'string') throw new RouteError(src, field, 'a ws:// or wss:// URL template', u);
+    let parsed: URL;
+    try {
+      parsed = new URL(u.replace(/\/:[A-Za-z_][A-Za-z0-9_]*/g, "/x"));
+    } catch {
+      throw new RouteError(src, field, 'a valid ws:// or wss:// URL template', u);
+    }
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new RouteError(src, field, 'a ws:// or wss:// URL', u);
+    for (const m of u.slice(u.indexOf('//') + 2).matchAll(/\/:([A-Za-z_][A-Za-z0-9_]*)/g)) {
+      if (!params.includes(m[1]!)) throw new RouteError(src, field, `params from the path (${params.join(', ') || 'none'})`, `:${m[1]}`);
+    }
+    return u;
+  });
+}
+
+export function pathParams(path: string): string[] {
+  return [...path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
+}
+
+export function resolveRoute(input: unknown, source: string): ResolvedRoute {
+  if (typeof input !== 'object' || input === null) throw new RouteError(source, 'default export', 'a route object', input);
+  const r = input as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!KNOWN.has(k)) throw new RouteError(source, k, `a known field (${[...KNOWN].join(', ')})`);
+  if (typeof r.path !== 'string' || !r.path.startsWith('/')) throw new RouteError(source, 'path', 'a string starting with /', r.path);
+  if (r.path.startsWith('/_wsgate')) throw new RouteError(source, 'path', 'a path outside /_wsgate (reserved)', r.path);
+  const params = pathParams(r.path);
+  const upstreams = resolveUpstreams(source, r.upstream, params);
+  if (upstreams.length === 0 && typeof r.channel !== 'string')
+    throw new RouteError(source, 'upstream', 'an upstream URL (or a channel, for a hub route)');
+  if (r.balance !== undefined && r.balance !== 'round-robin' && r.balance !== 'sticky')
+    throw new RouteError(source, 'balance', "'round-robin' or 'sticky'", r.balance);
+  if (r.auth !== undefined && r.auth !== false && (typeof r.auth !== 'object' || r.auth === null))
+    throw new RouteError(source, 'auth', 'false or an object', r.auth);
+  if (r.origins !== undefined && (!Array.isArray(r.origins) || r.origins.some((o) => typeof o !== 'string')))
+    throw new RouteError(source, 'origins', 'a list of origins like https://app.example.com', r.origins);
+  if (r.claimHeaders !== undefined) {
+    if (typeof r.claimHeaders !== 'object' || r.claimHeaders === null) throw new RouteError(source, 'claimHeaders', 'an object claim -> header name', r.claimHeaders);
+    for (const [claim, header] of Object.entries(r.claimHeaders))
+      if (typeof header !== 'string' || !/^[A-Za-z0-9-]+$/.test(header)) throw new RouteError(source, `claimHeaders.${claim}`, 'a header name', header);
+  }
+  if (r.channel !== undefined && (typeof r.channel !== 'string' || r.channel.length === 0))
+    throw new RouteError(source, 'channel', 'a channel template like room:{room}', r.channel);
+  for (const b of ['allowMissingOrigin', 'forwardToken', 'presence', 'presenceEvents', 'echo'] as const)
+    if (r[b] !== undefined && typeof r[b] !== 'boolean') throw new RouteError(source, b, 'true or false', r[b]);
+  const maxMessageBytes = posInt(source, 'maxMessageBytes', r.maxMessageBytes, 1 << 20)!;
+  const channel = r.channel as string | undefined;
+  return {
+    source,
+    name: r.path,
+    path: r.path,
+    upstreams,
+    balance: (r.balance as ResolvedRoute['balance']) ?? 'round-robin',
+    connectTimeoutMs: posInt(source, 'connectTimeoutMs', r.connectTimeoutMs, 5_000)!,
+    ...(r.origins ? { origins: r.origins as string[] } : {}),
+    allowMissingOrigin: (r.allowMissingOrigin as boolean | undefined) ?? true,
+    heartbeat: resolveHeartbeat(source, r.heartbeat),
+    maxMessageBytes,
+    maxBufferedBytes: posInt(source, 'maxBufferedBytes', r.maxBufferedBytes, Math.max(8 << 20, 4 * maxMessageBytes))!,
+    ...(r.maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs: posInt(source, 'maxConnectionAgeMs', r.maxConnectionAgeMs, undefined)! } : {}),
+    claimHeaders: (r.claimHeaders as Record<string, string> | undefined) ?? { sub: 'X-User-Id' },
+    forwardToken: (r.forwardToken as boolean | undefined) ?? false,
+    ...(channel ? { channel } : {}),
+    presence: (r.presence as boolean | undefined) ?? channel !== undefined,
+    presenceEvents: (r.presenceEvents as boolean | undefined) ?? upstreams.length === 0,
+    echo: (r.echo as boolean | undefined) ?? false,
+    ...(r.maxMessagesPerSec !== undefined ? { maxMessagesPerSec: posInt(source, 'maxMessagesPerSec', r.maxMessagesPerSec, undefined)! } : {}),
+    ...(r.maxConnectionsPerUser !== undefined ? { maxConnectionsPerUser: posInt(source, 'maxConnectionsPerUser', r.maxConnectionsPerUser, undefined)! } : {}),
+    auth: r.auth as RouteConfig['auth'],
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Serve a gateway on Node: @hono/node-server for plain HTTP, and our own `upgrade` listener for
+ * handshakes. @hono/node-server's WebSocket support answers refused upgrades with
+ * `Content-Length: 0`, losing the JSON body and most headers of a 401/502; this listener runs
+ * the Hono app itself and writes the whole response (RUNTIME-NOTES "Auth before the upgrade").
+ *
+ * Hardening: every socket gets an error listener before anything async happens, so a client
+ * that resets mid-handshake can never crash the process (A14); header and request timeouts are
+ * checked every 500 ms so a slowloris upgrade dies within seconds (A12).
+ */
+import { getRequestListener } from '@hono/node-server';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { GatewayApp } from '../../gateway.ts';
+import { drainOnSignals } from '../entry.ts';
+import type { NodeUpgradeEnv } from './adapter.ts';
+
+export interface NodeServeOptions {
+  port?: number;
+  host?: string;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** A client must send all request headers within this time. @default 5000 */
+  headersTimeoutMs?: number;
+  /** Largest request head (URL + headers); larger ones get 431. @default 16384 */
+  maxHeaderBytes?: number;
+}
+
+export interface NodeServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+function toRequest(req: IncomingMessage, secure: boolean): Request {
+  const target = req.url ?? '/';
+  // Only origin-form targets: `//evil/x` or an absolute URL must not pick the URL's host (A7).
+  const path = target.startsWith('/') ? target : '/';
+  const url = new URL(`${secure ? 'https' : 'http'}://gateway.local${path.startsWith('//') ? path.replace(/^\/+/, '/') : path}`);
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    try {
+      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    } catch {
+      /* an invalid header value is left out; the checks that need it then fail */
+    }
+  }
+  return new Request(url, { method: req.method ?? 'GET', headers });
+}
+
+async function writeResponse(socket: Duplex, res: Response): Promise<void> {
+  if (socket.destroyed) return;
+  const body = res.body ? Buffer.from(await res.arrayBuffer()) : Buffer.alloc(0);
+  const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}`, 'Connection: close', `Content-Length: ${body.length}`];
+  res.headers.forEach((v, k) => {
+    if (k !== 'content-length' && k !== 'connection' && k !== 'transfer-encoding') lines.push(`${k}: ${v}`);
+  });
+  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]));
+}
+
+/**
+ * Module-level on purpose: a closure created inside the upgrade handler would keep the handler's
+ * whole scope (request, head, env) alive for as long as the socket lives (~10 KB per connection).
+ */
+const ignoreError = (): void => {};
+
+export function attachUpgrade(server: Server, app: GatewayApp, secure: boolean): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', ignoreError);
+    const abort = new AbortController();
+    const onClose = () => abort.abort();
+    socket.once('close', onClose);
+    const env: NodeUpgradeEnv = { incoming: req, socket, head, signal: abort.signal, remoteAddress: req.socket.remoteAddress };
+    void (async () => {
+      let res: Response;
+      try {
+        res = await app.fetch(toRequest(req, secure), env);
+      } catch {
+        res = new Response(JSON.stringify({ error: 'internal', message: 'Internal gateway error' }), { status: 500 });
+      }
+      socket.off('close', onClose);
+      if (!env.accepted) await writeResponse(socket, res).catch(() => socket.destroy());
+    })();
+  });
+}
+
+export function serveNode(app: GatewayApp, o: NodeServeOptions = {}): Promise<NodeServer> {
+  const secure = o.tls !== undefined;
+  const listener = getRequestListener(app.fetch);
+  const common = {
+    headersTimeout: o.headersTimeoutMs ?? 5000,
+    requestTimeout: 30_000,
+    connectionsCheckingInterval: 500,
+    maxHeaderSize: o.maxHeaderBytes ?? 16384,
+  };
+  const server: Server = secure ? createHttpsServer({ ...common, cert: o.tls!.cert, key: o.tls!.key }, listener) : createHttpServer(common, listener);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: status === 431 ? 'headers_too_large' : 'bad_request', message: STATUS_CODES[status] });
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+  attachUpgrade(server, app, secure);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 8787, o.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve({
+        server,
+        port: typeof addr === 'object' && addr ? addr.port : (o.port ?? 8787),
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeIdleConnections?.();
+          }),
+      });
+    });
+  });
+}
+
+/**
+ * SIGTERM/SIGINT: readiness fails and new upgrades get 503 at once, open connections are closed
+ * with 1001 spread over `windowMs`, and the process exits 0 by `deadlineMs` at the latest (I1–I4).
+ */
+export function handleSignals(app: GatewayApp, node: NodeServer, o: { windowMs?: number; deadlineMs?: number } = {}): void {
+  drainOnSignals(app, () => node.close(), o);
+}

@@ -1,0 +1,87 @@
+/**
+ * The Cloudflare Workers entry point (`main` in wrangler.toml).
+ *
+ * The gateway is built once per isolate, on the first request (timers cannot be created at global
+ * scope), from the generated route manifest and the Worker's vars and secrets (`JWT_SECRET` via
+ * `wrangler secret put JWT_SECRET`, see wrangler.toml). Hub routes are served by the channel's
+ * Durable Object (`ChannelObject`, exported here so wrangler can bind it).
+ *
+ *   npm run dev:workers          wrangler dev on :8788 (dev page and a random dev secret)
+ *   npx wrangler deploy          deploy as configured in wrangler.toml
+ */
+import { createGateway, type GatewayApp } from '../../gateway.ts';
+import type { LogLevel } from '../../log.ts';
+import type { LoadedRoute } from '../../options.ts';
+import { routeManifest } from '../../routing/manifest.ts';
+import { ChannelObject, createDurableObjectStore, handOff } from '../../store/durable-object.ts';
+import { createWorkerdAdapter } from './adapter.ts';
+import type { DurableObjectNamespace } from './types.ts';
+
+export { ChannelObject };
+
+export interface WorkerEnv {
+  /** The ChannelObject namespace (needed when a route has a channel). */
+  CHANNELS?: DurableObjectNamespace;
+  [name: string]: unknown;
+}
+
+type Built = { app: GatewayApp } | { error: string };
+
+function build(routeManifest: LoadedRoute[], env: WorkerEnv): Built {
+  try {
+    const vars: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(env)) if (typeof v === 'string') vars[k] = v;
+    const dev = vars.WSGATE_DEV_PAGE === '1';
+    // `wrangler dev` without a configured key: a per-isolate random secret, as `wsgate dev` does.
+    if (dev && !vars.JWT_SECRET && !vars.JWT_PUBLIC_KEY && !vars.JWT_JWKS_URL) vars.JWT_SECRET = `dev-secret-${crypto.randomUUID()}`;
+    const channelRoutes = routeManifest.filter((r) => r.route.channel !== undefined);
+    for (const r of channelRoutes)
+      if (r.route.upstream !== undefined)
+        throw new Error(`${r.source}: a relay route with a channel is not supported on Workers yet (a Worker relay session cannot receive channel messages); use a hub route or run this route on Node, Bun or Deno`);
+    const ns = env.CHANNELS;
+    if (channelRoutes.length > 0 && !ns) throw new Error('routes with a channel need the CHANNELS Durable Object binding (see wrangler.toml)');
+    const runtime = createWorkerdAdapter({
+      // The namespace of the request being served: bindings are per request on workerd.
+      handoff: (_request, reqEnv, ctx, protocol) =>
+        handOff((reqEnv as WorkerEnv).CHANNELS ?? ns!, {
+          id: ctx.id,
+          channel: ctx.channel,
+          route: ctx.route,
+          ...(ctx.userId !== undefined ? { userId: ctx.userId } : {}),
+          ...(protocol ? { protocol } : {}),
+          ...(ctx.expiresAtMs !== undefined ? { expiresAtMs: ctx.expiresAtMs } : {}),
+          expiryGraceMs: ctx.expiryGraceMs,
+        }),
+    });
+    const app = createGateway({
+      routes: routeManifest,
+      runtime,
+      env: vars,
+      ...(ns ? { store: createDurableObjectStore(ns) } : {}),
+      log: (vars.LOG_LEVEL as LogLevel | undefined) ?? 'info',
+      devPage: dev,
+    });
+    return { app };
+  } catch (err) {
+    const error = (err as Error).message ?? String(err);
+    console.error(JSON.stringify({ level: 'error', event: 'worker_start_failed', error }));
+    return { error };
+  }
+}
+
+/**
+ * A Worker (`export default`) serving `routes`. A configuration error is logged once and every
+ * request then gets a 500 JSON naming it, rather than a Worker that fails to load.
+ */
+export function createWorker(routes: LoadedRoute[]): { fetch(request: Request, env: WorkerEnv, ctx: unknown): Response | Promise<Response> } {
+  let built: Built | undefined;
+  return {
+    fetch(request, env, ctx) {
+      built ??= build(routes, env);
+      if ('error' in built) return Response.json({ error: 'misconfigured', message: built.error }, { status: 500 });
+      return built.app.fetch(request, env, ctx as never);
+    },
+  };
+}
+
+export default createWorker(routeManifest);

@@ -1,0 +1,263 @@
+/**
+ * The Workers store: one Durable Object per channel holds that channel's presence and fans its
+ * messages out, because a stateless Worker cannot hold a pub/sub subscription (issue 4, item 3).
+ *
+ * - Hub-route connections are handed to the channel's object (`/connect`, after the Worker did
+ *   every handshake check and verified the token). The object accepts the socket with the
+ *   hibernation API and runs the same core `Session` + `createChannels` as a Node instance, on an
+ *   embedded memory store: every member of the channel is local to the object, so fan-out,
+ *   join/leave, the JSON envelope and the delivered counts are those of Node by construction.
+ * - The Worker side is a `Store` (`createDurableObjectStore`) whose KV and publish are routed to
+ *   the object that owns the key's or topic's channel (`presence:<channel>:…`, `ch:<channel>`),
+ *   so the `/_wsgate` channel API (presence, publish with its count) runs unchanged in the Worker.
+ *
+ * What does not carry over (README "Runtimes"): the `control` topic (closing a connection by id)
+ * has no single owner, so it is refused; relay routes with a channel are refused at start-up (a
+ * Worker relay session cannot receive channel messages). The object stays resident while it has
+ * members (heartbeat and presence timers); when the last one leaves every timer is cleared so it
+ * can be evicted. App-level pings from clients are auto-responded without waking it.
+ */
+import { createStorage, type Driver } from 'unstorage';
+import { createChannels, type Channels } from '../core/channels.ts';
+import { systemClock } from '../core/clock.ts';
+import { APP_KEEPALIVE_MESSAGE, HeartbeatScheduler } from '../core/heartbeat.ts';
+import { Registry } from '../core/registry.ts';
+import { Session, type SessionCounters } from '../core/session.ts';
+import { createLogger, type Logger, type LogLevel } from '../log.ts';
+import { createGatewayMetrics } from '../metrics.ts';
+import type { ResolvedRoute } from '../routing/schema.ts';
+import { upgradeResponse, workerd, type DurableObjectNamespace, type DurableObjectState, type WorkerdWebSocket } from '../runtime/workerd/types.ts';
+import { APP_PONG, workerdLeg, type LegFeed } from '../runtime/workerd/ws-leg.ts';
+import { createMemoryStore } from './memory.ts';
+import type { Store } from './types.ts';
+
+/**
+ * A client may send the gateway's own app-level ping; the object answers it without waking
+ * (`setWebSocketAutoResponse`) and counts it as liveness. It is never broadcast.
+ */
+export const AUTO_PING = APP_KEEPALIVE_MESSAGE;
+export const AUTO_PONG = APP_PONG;
+const ORIGIN = 'https://wsgate-channel.internal';
+
+/** What the Worker tells the object about a connection it hands over (headers on `/connect`). */
+export interface Handoff {
+  id: string;
+  channel: string;
+  route: ResolvedRoute;
+  userId?: string;
+  protocol?: string;
+  expiresAtMs?: number;
+  expiryGraceMs: number;
+}
+
+/** Forward an accepted hub-route handshake to the channel's object; returns its 101 response. */
+export function handOff(ns: DurableObjectNamespace, h: Handoff): Promise<Response> {
+  // Route files may carry secrets in `auth`: the object never needs them.
+  const { auth: _auth, ...route } = h.route;
+  const stub = ns.get(ns.idFromName(h.channel));
+  return stub.fetch(`${ORIGIN}/connect`, { headers: { upgrade: 'websocket', 'x-wsgate-handoff': JSON.stringify({ ...h, route }) } });
+}
+
+interface Hub {
+  registry: Registry;
+  heartbeat: HeartbeatScheduler;
+  channels: Channels;
+  /** Turns auto-response timestamps into liveness; period follows the shortest heartbeat. */
+  timer?: ReturnType<typeof setInterval>;
+  pollMs: number;
+}
+
+const cell = () => ({ v: 0 });
+function counters(): SessionCounters {
+  return { msgIn: cell(), msgOut: cell(), bytesIn: cell(), bytesOut: cell(), open: cell(), hbClient: cell(), hbUpstream: cell(), close() {} };
+}
+
+/** The Durable Object class (binding `CHANNELS` in wrangler.toml). One instance per channel name. */
+export class ChannelObject {
+  private readonly store = createMemoryStore();
+  private readonly feeds = new Map<WorkerdWebSocket, { feed: LegFeed; pongAt: number }>();
+  private readonly log: Logger;
+  private readonly ttlSec: number;
+  private hub: Hub | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly state: DurableObjectState,
+    env: Record<string, unknown>,
+  ) {
+    this.log = createLogger((env.LOG_LEVEL as LogLevel | undefined) ?? 'info');
+    this.ttlSec = Number(env.PRESENCE_TTL_SEC) > 0 ? Number(env.PRESENCE_TTL_SEC) : 30;
+    state.setWebSocketAutoResponse(new workerd.WebSocketRequestResponsePair(AUTO_PING, AUTO_PONG));
+    // Sockets that outlived the object's memory (eviction) have no session: ask them to reconnect.
+    for (const ws of state.getWebSockets()) ws.close(1012, 'Channel restarted, reconnect');
+  }
+
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const q = url.searchParams;
+    const kv = this.store.kv;
+    switch (`${request.method} ${url.pathname}`) {
+      case 'GET /connect':
+        return this.connect(JSON.parse(request.headers.get('x-wsgate-handoff') ?? '{}') as Handoff);
+      case 'POST /publish':
+        await this.store.pubsub.publish(q.get('topic') ?? '', await request.text());
+        return new Response(null, { status: 204 });
+      case 'GET /kv/keys':
+        return Response.json(await kv.getKeys(q.get('base') ?? ''));
+      case 'GET /kv/item':
+        return Response.json({ value: await kv.getItem(q.get('key') ?? '') });
+      case 'PUT /kv/item': {
+        const ttl = Number(q.get('ttl'));
+        await kv.setItem(q.get('key') ?? '', await request.text(), ttl > 0 ? { ttl } : {});
+        return new Response(null, { status: 204 });
+      }
+      case 'DELETE /kv/item':
+        await kv.removeItem(q.get('key') ?? '');
+        return new Response(null, { status: 204 });
+    }
+    return new Response('not found', { status: 404 });
+  }
+
+  private connect(h: Handoff): Response {
+    const hub = this.ensureHub();
+    const pair = new workerd.WebSocketPair();
+    const client = pair[0];
+    const server = pair[1];
+    this.state.acceptWebSocket(server, [h.id]);
+    const { leg, feed } = workerdLeg(server, {
+      attach: false,
+      maxPayload: h.route.maxMessageBytes,
+      heartbeatFallback: 'app-keepalive',
+      ...(h.protocol ? { protocol: h.protocol } : {}),
+    });
+    this.feeds.set(server, { feed, pongAt: 0 });
+    this.pollAutoResponses(hub, h.route);
+    new Session(
+      {
+        id: h.id,
+        route: h.route,
+        client: leg,
+        ...(h.userId !== undefined ? { userId: h.userId, claims: { sub: h.userId } } : { claims: {} }),
+        channel: h.channel,
+        ...(h.expiresAtMs !== undefined ? { expiresAtMs: h.expiresAtMs } : {}),
+        expiryGraceMs: h.expiryGraceMs,
+      },
+      { clock: systemClock, heartbeat: hub.heartbeat, registry: hub.registry, log: this.log, channels: hub.channels, counters: counters(), onEnd: () => this.maybeIdle() },
+    );
+    this.log.info('open', { conn: h.id, route: h.route.name, sub: h.userId, channel: h.channel });
+    return upgradeResponse(client, h.protocol);
+  }
+
+  // Hibernation API handlers: workerd calls these instead of socket event listeners.
+  webSocketMessage(ws: WorkerdWebSocket, message: string | ArrayBuffer): void {
+    const entry = this.feeds.get(ws);
+    if (entry) entry.feed.message(message);
+    else ws.close(1012, 'Channel restarted, reconnect');
+  }
+
+  webSocketClose(ws: WorkerdWebSocket, code: number, reason: string): void {
+    this.feeds.get(ws)?.feed.close(code, reason);
+    this.feeds.delete(ws);
+  }
+
+  webSocketError(ws: WorkerdWebSocket): void {
+    this.feeds.get(ws)?.feed.close(1006, '');
+    this.feeds.delete(ws);
+  }
+
+  private ensureHub(): Hub {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.hub) return this.hub;
+    const registry = new Registry();
+    const channels = createChannels({ store: this.store, registry, log: this.log, clock: systemClock, ttlSec: this.ttlSec, metrics: createGatewayMetrics() });
+    this.hub = { registry, heartbeat: new HeartbeatScheduler(systemClock), channels, pollMs: Infinity };
+    return this.hub;
+  }
+
+  /** Auto-responded pings never reach webSocketMessage: poll their timestamps into liveness. */
+  private pollAutoResponses(hub: Hub, route: ResolvedRoute): void {
+    if (!route.heartbeat) return;
+    const ms = Math.max(100, Math.min(5000, Math.floor(Math.min(route.heartbeat.intervalMs, route.heartbeat.timeoutMs) / 4)));
+    if (ms >= hub.pollMs) return;
+    if (hub.timer !== undefined) clearInterval(hub.timer);
+    hub.pollMs = ms;
+    hub.timer = setInterval(() => {
+      for (const [ws, entry] of this.feeds) {
+        const at = this.state.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+        if (at > entry.pongAt) {
+          entry.pongAt = at;
+          entry.feed.alive();
+        }
+      }
+    }, ms);
+  }
+
+  /** After the last member left (and its leave was announced), clear every timer. */
+  private maybeIdle(): void {
+    if (!this.hub || this.hub.registry.size > 0 || this.idleTimer !== undefined) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      const hub = this.hub;
+      if (!hub || hub.registry.size > 0) return;
+      this.hub = undefined;
+      if (hub.timer !== undefined) clearInterval(hub.timer);
+      hub.heartbeat.dispose();
+      void hub.channels.dispose();
+    }, 2000);
+  }
+}
+
+/** The channel a KV key or pub/sub topic belongs to (the object that owns it). */
+function channelOf(keyOrTopic: string): string | undefined {
+  const topic = /^ch:(.+)$/.exec(keyOrTopic);
+  if (topic) return topic[1];
+  const key = /^presence:([^:]+)/.exec(keyOrTopic);
+  return key ? decodeURIComponent(key[1]!) : undefined;
+}
+
+/**
+ * The Worker-side Store: KV and publish go to the owning channel's object. Subscriptions are
+ * not possible from a Worker: hub members live in the objects, which subscribe locally.
+ */
+export function createDurableObjectStore(ns: DurableObjectNamespace): Store {
+  const call = async (keyOrTopic: string, path: string, init?: RequestInit): Promise<Response> => {
+    const channel = channelOf(keyOrTopic);
+    if (channel === undefined) throw new Error(`durable-object store: "${keyOrTopic}" belongs to no channel`);
+    const res = await ns.get(ns.idFromName(channel)).fetch(`${ORIGIN}${path}`, init);
+    if (!res.ok) throw new Error(`durable-object store: ${path.split('?')[0]} answered ${res.status}`);
+    return res;
+  };
+  const qs = (o: Record<string, string>) => new URLSearchParams(o).toString();
+  const driver: Driver = {
+    name: 'durable-object',
+    hasItem: async (key) => (await driver.getItem(key, {})) !== null,
+    getItem: async (key) => ((await (await call(key, `/kv/item?${qs({ key })}`)).json()) as { value: unknown }).value ?? null,
+    async setItem(key, value, opts) {
+      const ttl = typeof opts?.ttl === 'number' ? String(opts.ttl) : '';
+      await call(key, `/kv/item?${qs({ key, ttl })}`, { method: 'PUT', body: value });
+    },
+    async removeItem(key) {
+      await call(key, `/kv/item?${qs({ key })}`, { method: 'DELETE' });
+    },
+    getKeys: async (base) => (await (await call(base, `/kv/keys?${qs({ base })}`)).json()) as string[],
+  };
+  return {
+    name: 'durable-object',
+    kv: createStorage({ driver }),
+    pubsub: {
+      async publish(topic, message) {
+        if (channelOf(topic) === undefined) throw new Error(`durable-object store: "${topic}" is not supported on Workers (no channel owns it)`);
+        await call(topic, `/publish?${qs({ topic })}`, { method: 'POST', body: message });
+      },
+      async subscribe(topic) {
+        // The gateway's control subscription: nothing reaches a Worker, so nothing to listen to.
+        if (topic === 'control') return async () => {};
+        throw new Error('durable-object store: a Worker cannot hold a subscription; hub routes run in the channel object');
+      },
+    },
+    capabilities: { crossInstance: true, ttl: true },
+    health: () => 'ok',
+    async dispose() {},
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * A store has two separate sides, as in Centrifugo: a KV side (an unstorage `Storage`, used for
+ * presence leases) and a pub/sub side (channel fan-out across gateway instances).
+ */
+import type { Storage } from 'unstorage';
+
+export type StoreHealth = 'ok' | 'degraded';
+
+export interface PubSub {
+  /** Publish to every subscriber of `topic` on every instance. Rejects fast when the broker is down. */
+  publish(topic: string, message: string): Promise<void>;
+  /**
+   * Subscribe; resolves once the subscription is active. The returned function unsubscribes.
+   * `onGap` is called after the broker connection was lost and restored: messages published
+   * meanwhile may be missing (Redis pub/sub is at-most-once), so subscribers tell their clients.
+   */
+  subscribe(topic: string, onMessage: (message: string) => void, onGap?: () => void): Promise<() => Promise<void>>;
+}
+
+export interface StoreCapabilities {
+  /** Messages reach other processes (false for the memory store). */
+  crossInstance: boolean;
+  /** KV entries honour `ttl` (seconds) on setItem. */
+  ttl: boolean;
+}
+
+export interface Store {
+  readonly name: string;
+  readonly kv: Storage;
+  readonly pubsub: PubSub;
+  readonly capabilities: StoreCapabilities;
+  /** 'degraded' while the backing service is unreachable. */
+  health(): StoreHealth;
+  dispose(): Promise<void>;
+}
