@@ -1,0 +1,31 @@
+// Bare broadcast hub: the floor for any Node fan-out on this machine. `ws` server; a client on
+// /room/<name> joins channel room:<name>; POST /_wsgate/channels/<channel>/messages sends the body
+// as a text frame to every member and answers { delivered }. No auth, no envelope, no store.
+// Usage: node hub.mjs <port>   Prints "READY <port>".
+import { createServer } from 'node:http';
+import { WebSocketServer } from 'ws';
+
+const channels = new Map();
+const server = createServer((req, res) => {
+  const m = /^\/_wsgate\/channels\/([^/]+)\/messages$/.exec(req.url);
+  if (req.method !== 'POST' || !m) { res.writeHead(200); res.end('ok'); return; }
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString();
+    const members = channels.get(decodeURIComponent(m[1])) ?? new Set();
+    for (const ws of members) ws.send(body);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ delivered: members.size }));
+  });
+});
+const wss = new WebSocketServer({ server, perMessageDeflate: false });
+wss.on('connection', (ws, req) => {
+  const ch = `room:${decodeURIComponent(new URL(req.url, 'http://x').pathname.split('/')[2] ?? '')}`;
+  if (!channels.has(ch)) channels.set(ch, new Set());
+  channels.get(ch).add(ws);
+  ws.on('close', () => channels.get(ch)?.delete(ws));
+  ws.on('error', () => {});
+});
+server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => console.log(`READY ${server.address().port}`));
+process.on('SIGTERM', () => process.exit(0));
