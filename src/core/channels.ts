@@ -98,7 +98,7 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     for (const s of members(channel))
       if (s.route.upstreams.length === 0 || s.route.presenceEvents) s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
     // A restarted broker has lost the leases too: rewrite ours before judging anyone gone.
-    leaveGraceUntil = Math.max(leaveGraceUntil, clock.wallNow() + deps.ttlSec * 1000);
+    leaveGraceUntil = Math.max(leaveGraceUntil, clock.wallNow() + outageGraceMs);
     void leases
       .write(channel)
       .then(() => sweep(channel))
@@ -146,11 +146,20 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
   const renewTimer = clock.setInterval(() => {
     leases.renewAll().catch((err) => warn('presence_renew_failed', err));
   }, Math.max(100, (deps.ttlSec * 1000) / 3));
+  /**
+   * After a broker outage no absence is evidence of a leave until every instance has had time to
+   * reconnect (each on its own backoff, up to a second or more apart, later on a loaded host) and
+   * rewrite its leases (every ttl/3). One ttl from *our* recovery was too tight for that (a
+   * restarted Redis made a 2 s-ttl test see leave/join flaps under CI load); two ttls leave a full
+   * ttl of margin after the slowest renewal, and users who really left during the outage are
+   * still announced, at most 2 × ttl after recovery.
+   */
+  const outageGraceMs = 2 * deps.ttlSec * 1000;
   let leaveGraceUntil = 0;
   let wasHealthy = store.health() === 'ok';
   const sweepTimer = clock.setInterval(() => {
     const healthy = store.health() === 'ok';
-    if (healthy && !wasHealthy) leaveGraceUntil = clock.wallNow() + deps.ttlSec * 1000;
+    if (healthy && !wasHealthy) leaveGraceUntil = Math.max(leaveGraceUntil, clock.wallNow() + outageGraceMs);
     wasHealthy = healthy;
     storeUp.v = healthy ? 1 : 0;
     ensureControl();
