@@ -98,7 +98,7 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     for (const s of members(channel))
       if (s.route.upstreams.length === 0 || s.route.presenceEvents) s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
     // A restarted broker has lost the leases too: rewrite ours before judging anyone gone.
-    leaveGraceUntil = Math.max(leaveGraceUntil, clock.wallNow() + outageGraceMs);
+    holdLeaves();
     void leases
       .write(channel)
       .then(() => sweep(channel))
@@ -134,10 +134,18 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
   async function sweep(channel: string): Promise<void> {
     const snap = snapshots.get(channel);
     if (!snap) return;
-    const users = new Set((await leases.users(channel)).map((u) => u.user));
+    let listed: PresenceUser[];
+    try {
+      listed = await leases.users(channel);
+    } catch (err) {
+      holdLeaves();
+      throw err;
+    }
+    const users = new Set(listed.map((u) => u.user));
     for (const u of users) if (!snap.has(u)) announce(channel, 'join', u);
-    // After a broker outage the leases are rebuilt as instances renew (within a ttl): until then
-    // a missing user is not evidence of a leave.
+    // During and after a broker outage the leases are rebuilt as instances renew: until then a
+    // missing user is not evidence of a leave.
+    if (store.health() !== 'ok') holdLeaves();
     if (clock.wallNow() < leaveGraceUntil) return;
     const local = new Set(leases.local.get(channel)?.values() ?? []);
     for (const u of [...snap]) if (!users.has(u) && !local.has(u)) announce(channel, 'leave', u);
@@ -147,20 +155,22 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     leases.renewAll().catch((err) => warn('presence_renew_failed', err));
   }, Math.max(100, (deps.ttlSec * 1000) / 3));
   /**
-   * After a broker outage no absence is evidence of a leave until every instance has had time to
-   * reconnect (each on its own backoff, up to a second or more apart, later on a loaded host) and
-   * rewrite its leases (every ttl/3). One ttl from *our* recovery was too tight for that (a
-   * restarted Redis made a 2 s-ttl test see leave/join flaps under CI load); two ttls leave a full
-   * ttl of margin after the slowest renewal, and users who really left during the outage are
-   * still announced, at most 2 × ttl after recovery.
+   * No absence is evidence of a leave while the store is degraded, nor for 2 × ttl after it was
+   * last seen degraded. A restarted Redis has lost every lease, and its three connections come
+   * back one by one: the KV one may answer (an empty presence) while pub/sub is still down, and
+   * every other instance reconnects on its own backoff before it rewrites its leases (every
+   * ttl/3). Judging leaves in that window made a restarted Redis announce `leave` for users who
+   * never left (seen under CI load). Users who really left during the outage are still announced
+   * once the grace is over.
    */
   const outageGraceMs = 2 * deps.ttlSec * 1000;
   let leaveGraceUntil = 0;
-  let wasHealthy = store.health() === 'ok';
+  function holdLeaves(): void {
+    leaveGraceUntil = Math.max(leaveGraceUntil, clock.wallNow() + outageGraceMs);
+  }
   const sweepTimer = clock.setInterval(() => {
     const healthy = store.health() === 'ok';
-    if (healthy && !wasHealthy) leaveGraceUntil = Math.max(leaveGraceUntil, clock.wallNow() + outageGraceMs);
-    wasHealthy = healthy;
+    if (!healthy) holdLeaves();
     storeUp.v = healthy ? 1 : 0;
     ensureControl();
     for (const channel of leases.local.keys()) {
