@@ -6,7 +6,8 @@
  * Flow control: when the receiving leg's send buffer passes the high-water mark, the sending leg
  * is paused (TCP backpressure reaches the peer) and resumed on drain. Traffic that cannot be
  * paused (channel broadcasts, keepalives) is bounded by `maxBufferedBytes`: past it the client
- * is closed with 4408 (RELIABILITY H1–H3). Nothing is ever dropped silently.
+ * is closed with 4408 (RELIABILITY H1–H3). A leg whose buffer makes no progress for the route's
+ * `sendTimeoutMs` while over the mark is given up (StallWatch). Nothing is ever dropped silently.
  *
  * Longer than 300 lines on purpose: relay, flow control and the close handshake share one
  * connection's state, and splitting them would spread that state over several files.
@@ -20,6 +21,7 @@ import { clampReason, clientCloseToUpstream, isSendableCloseCode, upstreamCloseT
 import { isPassiveLeg, legMember, type HeartbeatMember, type HeartbeatScheduler } from './heartbeat.ts';
 import type { Leg, LegHandlers, Payload } from './leg.ts';
 import { TokenBucket } from './rate-limit.ts';
+import { StallWatch } from './stall.ts';
 import type { Registry } from './registry.ts';
 
 /** Relay buffers above this pause the other side (bytes). */
@@ -103,6 +105,9 @@ export class Session {
   private upstreamPaused = false;
   private clientPaused = false;
   private bucket: TokenBucket | undefined;
+  /** Lazily created on the first backpressure in each direction. */
+  private clientStall: StallWatch | undefined;
+  private upstreamStall: StallWatch | undefined;
 
   constructor(init: SessionInit, deps: SessionDeps) {
     this.id = init.id;
@@ -165,16 +170,28 @@ export class Session {
     }
     up.send(data, isBinary);
     const buffered = up.bufferedAmount;
-    if (buffered > HIGH_WATER_BYTES && !this.clientPaused) {
+    if (buffered <= HIGH_WATER_BYTES) return;
+    if (buffered > this.route.maxBufferedBytes) return this.upstreamNotReading();
+    if (!this.clientPaused) {
       this.clientPaused = true;
       this.client.pause();
       if (this.clientHb) this.clientHb.suspended = true;
     }
-    if (buffered > this.route.maxBufferedBytes) this.closeBoth(1014, 'Upstream is not reading', 1001, 'Gateway closing', 'upstream');
+    if (this.route.sendTimeoutMs > 0)
+      (this.upstreamStall ??= this.stallWatch(up, () => this.upstreamNotReading())).start();
+  }
+
+  private upstreamNotReading(): void {
+    this.closeBoth(1014, 'Upstream is not reading', 1001, 'Gateway closing', 'upstream');
+  }
+
+  private stallWatch(leg: Leg, onStall: () => void): StallWatch {
+    return new StallWatch(this.deps.clock, this.route.sendTimeoutMs, () => leg.bufferedAmount, onStall);
   }
 
   /** @internal */
   onUpstreamDrain(): void {
+    this.upstreamStall?.stop();
     if (!this.clientPaused || this.state !== 'open') return;
     this.clientPaused = false;
     this.client.resume();
@@ -208,10 +225,13 @@ export class Session {
       this.upstream.pause();
       if (this.upstreamHb) this.upstreamHb.suspended = true;
     }
+    if (this.route.sendTimeoutMs > 0)
+      (this.clientStall ??= this.stallWatch(this.client, () => this.fail('slow_consumer', 'slow'))).start();
   }
 
   /** @internal */
   onClientDrain(): void {
+    this.clientStall?.stop();
     if (!this.upstreamPaused || this.state !== 'open') return;
     this.upstreamPaused = false;
     this.upstream?.resume();
@@ -301,6 +321,8 @@ export class Session {
 
   private cleanup(code: number, cause: CloseCause): void {
     for (const stop of this.stops.splice(0)) stop();
+    this.clientStall?.stop();
+    this.upstreamStall?.stop();
     this.deps.registry.remove(this);
     if (this.channel !== undefined) this.deps.channels?.leave(this);
     this.c.open.v--;

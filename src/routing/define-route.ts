@@ -91,6 +91,13 @@ export interface RouteConfig {
   maxMessageBytes?: number;
   /** Per-connection send buffer cap before the connection is closed with 4408. @default 4 * maxMessageBytes, at least 8 MiB */
   maxBufferedBytes?: number;
+  /**
+   * A peer over the high-water mark whose send buffer makes no progress for this long is given
+   * up (nginx `send_timeout`): a client with 4408, an upstream with 1014 to the client. `false`
+   * turns it off (then only `maxBufferedBytes` and heartbeats bound a reader that stopped).
+   * @default 60000
+   */
+  sendTimeoutMs?: number | false;
   /** Close connections older than this with 4410 (reconnect). @default undefined (no limit) */
   maxConnectionAgeMs?: number;
   /** Verified claims sent upstream as headers: `{ sub: 'X-User-Id' }`. @default { sub: 'X-User-Id' } */

@@ -37,6 +37,8 @@ export interface ResolvedRoute {
   heartbeat: ResolvedHeartbeat | false;
   maxMessageBytes: number;
   maxBufferedBytes: number;
+  /** 0 = off. */
+  sendTimeoutMs: number;
   maxConnectionAgeMs?: number;
   claimHeaders: Record<string, string>;
   forwardToken: boolean;
@@ -60,7 +62,7 @@ export class RouteError extends Error {
 
 const KNOWN = new Set([
   'path', 'upstream', 'balance', 'connectTimeoutMs', 'auth', 'origins', 'allowMissingOrigin', 'heartbeat',
-  'maxMessageBytes', 'maxBufferedBytes', 'maxConnectionAgeMs', 'claimHeaders', 'forwardToken', 'channel',
+  'maxMessageBytes', 'maxBufferedBytes', 'sendTimeoutMs', 'maxConnectionAgeMs', 'claimHeaders', 'forwardToken', 'channel',
   'presence', 'presenceEvents', 'echo', 'maxMessagesPerSec', 'maxConnectionsPerUser',
 ]);
 
@@ -155,6 +157,7 @@ export function resolveRoute(input: unknown, source: string): ResolvedRoute {
     heartbeat: resolveHeartbeat(source, r.heartbeat),
     maxMessageBytes,
     maxBufferedBytes: posInt(source, 'maxBufferedBytes', r.maxBufferedBytes, Math.max(8 << 20, 4 * maxMessageBytes))!,
+    sendTimeoutMs: r.sendTimeoutMs === false ? 0 : posInt(source, 'sendTimeoutMs', r.sendTimeoutMs, 60_000)!,
     ...(r.maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs: posInt(source, 'maxConnectionAgeMs', r.maxConnectionAgeMs, undefined)! } : {}),
     claimHeaders: (r.claimHeaders as Record<string, string> | undefined) ?? { sub: 'X-User-Id' },
     forwardToken: (r.forwardToken as boolean | undefined) ?? false,

@@ -213,4 +213,84 @@ describe('Session', () => {
     expect(session.state).toBe('open');
     expect(upstream.terminated).toBe(false);
   });
+
+  describe('send timeout (sendTimeoutMs): a reader that stopped is given up, a slow one is not', () => {
+    const MS = 5000;
+
+    it('a client whose buffer makes no progress for sendTimeoutMs while the upstream is paused → 4408, upstream 1001', () => {
+      const { clock, client, upstream, session, c } = make({ sendTimeoutMs: MS });
+      client.bufferedAmount = HIGH_WATER_BYTES + 1;
+      upstream.h.message('x', false);
+      expect(upstream.paused).toBe(true);
+      clock.advance(MS - 1);
+      expect(session.state).toBe('open');
+      clock.advance(1);
+      expect(client.closes).toEqual([[4408, 'Client is not reading fast enough']]);
+      expect(upstream.closes).toEqual([[1001, 'Gateway closing']]);
+      expect(c.closed).toEqual([[4408, 'slow']]);
+    });
+
+    it('a slow client that keeps draining is kept, however long it stays over the mark', () => {
+      const { clock, client, upstream, session } = make({ sendTimeoutMs: MS });
+      client.bufferedAmount = 4 * HIGH_WATER_BYTES;
+      upstream.h.message('x', false);
+      for (let i = 0; i < 10; i++) {
+        client.bufferedAmount -= 1000; // progress, still over the high-water mark
+        clock.advance(MS);
+      }
+      expect(session.state).toBe('open');
+      clock.advance(MS); // no progress in the last window
+      expect(client.closes[0]![0]).toBe(4408);
+    });
+
+    it('drain stops the watch; the next backpressure starts a fresh one', () => {
+      const { clock, client, upstream, session } = make({ sendTimeoutMs: MS });
+      client.bufferedAmount = HIGH_WATER_BYTES + 1;
+      upstream.h.message('x', false);
+      clock.advance(MS - 100);
+      client.bufferedAmount = 0;
+      client.h.drain();
+      expect(upstream.paused).toBe(false);
+      clock.advance(2 * MS);
+      expect(session.state).toBe('open');
+      expect(clock.timers.size).toBe(0);
+      client.bufferedAmount = HIGH_WATER_BYTES + 1;
+      upstream.h.message('y', false);
+      clock.advance(MS);
+      expect(client.closes[0]![0]).toBe(4408);
+    });
+
+    it('unpausable traffic (a broadcast) over the mark is watched too', () => {
+      const { clock, client, session } = make({ sendTimeoutMs: MS });
+      client.bufferedAmount = HIGH_WATER_BYTES + 1;
+      session.sendToClient('broadcast', false);
+      clock.advance(MS);
+      expect(client.closes[0]![0]).toBe(4408);
+    });
+
+    it('an upstream that stops reading while the client is paused → the client gets 1014', () => {
+      const { clock, client, upstream, session } = make({ sendTimeoutMs: MS });
+      upstream.bufferedAmount = HIGH_WATER_BYTES + 1;
+      client.h.message('x', false);
+      expect(client.paused).toBe(true);
+      clock.advance(MS);
+      expect(client.closes).toEqual([[1014, 'Upstream is not reading']]);
+      expect(session.state).toBe('closing');
+    });
+
+    it('sendTimeoutMs: false turns it off; the default is 60 s', () => {
+      const off = make({ sendTimeoutMs: false });
+      off.client.bufferedAmount = HIGH_WATER_BYTES + 1;
+      off.upstream.h.message('x', false);
+      off.clock.advance(10 * 60_000);
+      expect(off.session.state).toBe('open');
+      const dflt = make();
+      dflt.client.bufferedAmount = HIGH_WATER_BYTES + 1;
+      dflt.upstream.h.message('x', false);
+      dflt.clock.advance(59_999);
+      expect(dflt.session.state).toBe('open');
+      dflt.clock.advance(1);
+      expect(dflt.client.closes[0]![0]).toBe(4408);
+    });
+  });
 });

@@ -111,6 +111,57 @@ describe('slow client, flooding upstream (H1, H2)', () => {
   }, 60_000);
 });
 
+describe('send timeout: a client that stopped reading is given up (H1, sendTimeoutMs)', () => {
+  it('no progress for sendTimeoutMs while the upstream is paused → the session ends (4408), the upstream gets 1001, nothing is left', async () => {
+    const sendTimeoutMs = 1000;
+    let upWs!: WebSocket;
+    const up = await startUpstream({ echo: false, onConnection: (c) => (upWs = c.ws) });
+    const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', sendTimeoutMs }]);
+    const c = await connectClient(gw.url('/r'));
+    await up.nextConnection();
+    const upClosed = new Promise<number>((r) => upWs.on('close', (code) => r(code)));
+    const session = onlySession(gw);
+    rawSocket(c.ws).pause();
+    const f = flood(upWs, 8 * MiB);
+    await until(() => session.state !== 'open', 10_000, 'session given up');
+    f.running = false;
+    const pausedFor = Date.now();
+    expect(await upClosed).toBe(1001);
+    expect(gw.app.gateway.registry.byId.size).toBe(0);
+    expect(await (await gw.http('/metrics')).text()).toMatch(/^wsgate_closes_total\{cause="slow",code="4408",route="\/r"\} 1$/m);
+    // The client never reads its close frame: the gateway drops its TCP connection after the
+    // close timeout instead of waiting for a close handshake that cannot come.
+    await until(() => session.state === 'closed', 10_000, 'client leg dropped');
+    expect(Date.now() - pausedFor).toBeLessThan(8000);
+  }, 30_000);
+
+  it('a reader that is slow but keeps reading is not given up', async () => {
+    let upWs!: WebSocket;
+    const up = await startUpstream({ echo: false, onConnection: (c) => (upWs = c.ws) });
+    const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', sendTimeoutMs: 1500 }]);
+    const c = await connectClient(gw.url('/r'));
+    await up.nextConnection();
+    const seq = sequenceChecker(c.ws);
+    const session = onlySession(gw);
+    const sock = rawSocket(c.ws);
+    sock.pause();
+    const f = flood(upWs, 8 * MiB);
+    // Read in short bursts, with pauses well under the send timeout, for 4 s.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 4000) {
+      await new Promise((r) => setTimeout(r, 300));
+      sock.resume();
+      await new Promise((r) => setTimeout(r, 20));
+      sock.pause();
+    }
+    f.running = false;
+    expect(session.state).toBe('open');
+    sock.resume();
+    await until(() => seq.received === f.sent, 30_000, `all ${f.sent} messages delivered (${seq.received})`);
+    expect(seq.outOfOrder).toBe(0);
+  }, 60_000);
+});
+
 describe('slow upstream, flooding client (F8)', () => {
   it('reading from the client pauses (its own buffer grows), gateway memory stays bounded, nothing lost after resume', async () => {
     const maxBuffered = 4 * MiB;
