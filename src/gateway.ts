@@ -6,7 +6,7 @@
  * Nothing is upgraded until every check passed and the upstream answered.
  */
 import { Hono } from 'hono';
-import { createVerifier, extractToken, resolveAuth, stripTokenFromUrl, upstreamProtocols, type Verifier } from './auth/index.ts';
+import { createVerifier, extractToken, resolveAuth, stripTokenFromUrl, upstreamProtocols, type HmacVerifierFactory, type Verifier, type VerifierDeps } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from './core/leg.ts';
@@ -53,11 +53,20 @@ interface RouteRuntime {
   counters: SessionCounters;
 }
 
+/**
+ * A runtime adapter may offer a synchronous HMAC for HS* tokens (`hmacVerifier`, the Node adapter
+ * does: node:crypto); the verifiers use jose/WebCrypto otherwise.
+ */
+function verifierDeps(runtime: RuntimeAdapter | undefined): VerifierDeps {
+  const hmac = (runtime as { hmacVerifier?: HmacVerifierFactory } | undefined)?.hmacVerifier;
+  return hmac ? { hmac } : {};
+}
+
 /** Admin tokens are verified with the gateway-wide keys, when there are any. */
 function adminVerifier(opts: ResolvedOptions): Verifier | undefined {
   try {
     const auth = resolveAuth(undefined, opts.env, 'gateway-wide auth (admin API)');
-    return auth ? createVerifier(auth) : undefined;
+    return auth ? createVerifier(auth, verifierDeps(opts.runtime)) : undefined;
   } catch {
     return undefined;
   }
@@ -84,7 +93,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     const labels = { route: route.name };
     const closeCells = new Map<string, { v: number }>();
     return {
-      verifier: auth ? createVerifier(auth) : undefined,
+      verifier: auth ? createVerifier(auth, verifierDeps(opts.runtime)) : undefined,
       counters: {
         msgIn: metrics.messages.cell({ ...labels, direction: 'in' }),
         msgOut: metrics.messages.cell({ ...labels, direction: 'out' }),

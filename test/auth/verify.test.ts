@@ -5,6 +5,7 @@ import { SignJWT, exportSPKI } from 'jose';
 import { GatewayError } from '../../src/errors.ts';
 import { createVerifier, resolveAuth, type AuthExtras, type ResolvedAuth } from '../../src/auth/index.ts';
 import type { AuthConfig } from '../../src/routing/define-route.ts';
+import { nodeHmacVerifier } from '../../src/runtime/node/hmac.ts';
 import * as t from '../helpers/tokens.ts';
 
 const NOW = Date.now();
@@ -226,5 +227,49 @@ describe('B8: shape checks before any crypto', () => {
   it('b64:false / crit headers → token_invalid', async () => {
     const tok = await new SignJWT(t.claims({}, NOW)).setProtectedHeader({ alg: 'HS256', b64: true, crit: ['b64'] }).sign(t.TEST_SECRET_BYTES);
     await expectCode(createVerifier(auth(), at()).verify(tok), 'token_invalid');
+  });
+});
+
+describe('a runtime-supplied synchronous HMAC (Node: node:crypto) decides exactly like jose', () => {
+  const SECRET_64 = 'a-64-byte-secret-for-hs512-0123456789-abcdefghijklmnopqrstuvwxyz!';
+  const secret = new TextEncoder().encode(SECRET_64);
+  const a = () => auth({ algorithms: ['HS256', 'HS384', 'HS512'] }, { JWT_SECRET: SECRET_64 });
+  const both = () => [createVerifier(a(), at()), createVerifier(a(), { ...at(), hmac: nodeHmacVerifier })];
+
+  it.each(['HS256', 'HS384', 'HS512'])('%s: accepted with the same claims, without WebCrypto', async (alg) => {
+    const tok = await t.hs(t.claims({ role: 'x' }, NOW), { alg, secret });
+    const [jose, sync] = both();
+    const verifySpy = vi.spyOn(crypto.subtle, 'verify');
+    expect(await sync!.verify(tok)).toEqual({ claims: expect.objectContaining({ sub: 'user-1', role: 'x' }), expiresAtMs: (t.nowSec(NOW) + 3600) * 1000 });
+    expect(verifySpy).not.toHaveBeenCalled();
+    expect(await sync!.verify(tok)).toEqual(await jose!.verify(tok));
+  });
+
+  it('tampered payload or signature, truncated or extended signature, wrong secret, wrong alg → token_invalid on both', async () => {
+    const good = await t.hs(t.claims({}, NOW), { secret });
+    const [h, p, s] = good.split('.') as [string, string, string];
+    const other = new TextEncoder().encode('another-secret-another-secret-another-secret-another-secret-0123');
+    const bad = [
+      t.tamperPayload(good, t.claims({ sub: 'admin' }, NOW)),
+      t.tamperSignature(good),
+      `${h}.${p}.${s.slice(0, -4)}`,
+      `${h}.${p}.${s}AAAA`,
+      await t.hs(t.claims({}, NOW), { secret: other }),
+      // an HS256 header over an HS384 signature
+      `${h}.${p}.${(await t.hs(t.claims({}, NOW), { alg: 'HS384', secret })).split('.')[2]}`,
+    ];
+    for (const v of both()) for (const tok of bad) await expectCode(v.verify(tok), 'token_invalid');
+  });
+
+  it('claims are still checked after the signature (expired, forbidden)', async () => {
+    const [, sync] = both();
+    await expectCode(sync!.verify(await t.hs(t.claims({ exp: t.nowSec(NOW) - 120 }, NOW), { secret })), 'token_expired');
+    const v = createVerifier(auth({ requiredClaims: { scope: 'chat' } }, { JWT_SECRET: SECRET_64 }), { ...at(), hmac: nodeHmacVerifier });
+    await expectCode(v.verify(await t.hs(t.claims({}, NOW), { secret })), 'token_forbidden');
+  });
+
+  it('a factory that throws fails the token (401), never the process', async () => {
+    const v = createVerifier(a(), { ...at(), hmac: () => { throw new Error('no such hash'); } });
+    await expectCode(v.verify(await t.hs(t.claims({}, NOW), { secret })), 'token_invalid');
   });
 });

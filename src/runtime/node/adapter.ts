@@ -8,7 +8,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { HmacVerifierFactory } from '../../auth/verify.ts';
 import { UpstreamDialError, type Leg, type RuntimeAdapter, type UpstreamRequest } from '../../core/leg.ts';
+import { nodeHmacVerifier } from './hmac.ts';
 import { wsLeg } from './ws-leg.ts';
 
 /** What the Node upgrade listener passes to the Hono app as `env`. */
@@ -24,7 +26,7 @@ export interface NodeUpgradeEnv {
 
 const CHOSEN = Symbol('wsgate.protocol');
 
-export function createNodeAdapter(): RuntimeAdapter & { dispose(): void } {
+export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVerifier: HmacVerifierFactory } {
   const servers = new Map<number, WebSocketServer>();
   const serverFor = (maxPayload: number): WebSocketServer => {
     let wss = servers.get(maxPayload);
@@ -44,6 +46,7 @@ export function createNodeAdapter(): RuntimeAdapter & { dispose(): void } {
 
   return {
     name: 'node',
+    hmacVerifier: nodeHmacVerifier,
     connectUpstream: (req, signal) => dialUpstream(req, signal),
     remoteAddress: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.remoteAddress,
     accept(_request, env, opts, onOpen) {
