@@ -22,13 +22,16 @@ export interface HeartbeatMember {
   rx: boolean;
   /** Set by the owner on any outbound data message. */
   tx: boolean;
-  /** Set by the scheduler. */
+  /** Set by the scheduler: whole milliseconds since the scheduler started (small integers, not boxed doubles). */
   lastSeen: number;
   lastSent: number;
   pingSentAt: number;
+  /** Set by the scheduler: the group the member is in, so `remove` needs no per-member closure. */
+  group?: unknown;
 }
 
 interface Group {
+  key: string;
   intervalMs: number;
   timeoutMs: number;
   members: Set<HeartbeatMember>;
@@ -37,34 +40,47 @@ interface Group {
 
 export class HeartbeatScheduler {
   private readonly groups = new Map<string, Group>();
-  constructor(private readonly clock: Clock) {}
+  /** Times are kept as whole ms since this epoch: Smis for the first ~24 days of uptime, not heap numbers. */
+  private readonly epoch: number;
+  constructor(private readonly clock: Clock) {
+    this.epoch = clock.now();
+  }
 
-  add(member: HeartbeatMember, intervalMs: number, timeoutMs: number): () => void {
+  private now(): number {
+    return Math.floor(this.clock.now() - this.epoch);
+  }
+
+  /** Start heartbeats for `member`; `remove(member)` stops them. */
+  add(member: HeartbeatMember, intervalMs: number, timeoutMs: number): void {
     const key = `${intervalMs}/${timeoutMs}`;
     let group = this.groups.get(key);
     if (!group) {
-      const g: Group = { intervalMs, timeoutMs, members: new Set(), timer: undefined };
+      const g: Group = { key, intervalMs, timeoutMs, members: new Set(), timer: undefined };
       // Tick often enough that a ping is at most a quarter of the shorter period late.
       const tick = Math.max(25, Math.floor(Math.min(intervalMs, timeoutMs) / 4));
       g.timer = this.clock.setInterval(() => this.tick(g), tick);
       this.groups.set(key, g);
       group = g;
     }
-    const now = this.clock.now();
+    const now = this.now();
     member.lastSeen = now;
     member.lastSent = now;
-    member.pingSentAt = 0;
+    member.pingSentAt = -1;
     member.rx = false;
     member.tx = false;
+    member.group = group;
     group.members.add(member);
-    const g = group;
-    return () => {
-      g.members.delete(member);
-      if (g.members.size === 0 && this.groups.get(key) === g) {
-        this.clock.clearInterval(g.timer);
-        this.groups.delete(key);
-      }
-    };
+  }
+
+  remove(member: HeartbeatMember): void {
+    const g = member.group as Group | undefined;
+    if (!g) return;
+    member.group = undefined;
+    g.members.delete(member);
+    if (g.members.size === 0 && this.groups.get(g.key) === g) {
+      this.clock.clearInterval(g.timer);
+      this.groups.delete(g.key);
+    }
   }
 
   get size(): number {
@@ -74,12 +90,12 @@ export class HeartbeatScheduler {
   }
 
   private tick(g: Group): void {
-    const now = this.clock.now();
+    const now = this.now();
     for (const m of g.members) {
       if (m.rx) {
         m.rx = false;
         m.lastSeen = now;
-        m.pingSentAt = 0;
+        m.pingSentAt = -1;
       }
       if (m.tx) {
         m.tx = false;
@@ -90,13 +106,14 @@ export class HeartbeatScheduler {
         m.keepalive();
       }
       if (m.suspended) {
-        m.pingSentAt = 0;
+        m.pingSentAt = -1;
         m.lastSeen = now;
         continue;
       }
-      if (m.pingSentAt > 0) {
+      if (m.pingSentAt >= 0) {
         if (now - m.pingSentAt >= g.timeoutMs) {
           g.members.delete(m);
+          m.group = undefined;
           m.onDead();
         }
         continue;
@@ -126,31 +143,45 @@ export function isPassiveLeg(leg: Leg): boolean {
   return !leg.canPing && leg.heartbeatFallback !== 'app-keepalive';
 }
 
+/** Who is told when a leg's peer stopped answering. */
+export interface HeartbeatOwner {
+  onHeartbeatTimeout(leg: 'client' | 'upstream'): void;
+}
+
 /**
  * A heartbeat member for one leg. On an 'app-keepalive' leg the "ping" is a data message (the
  * keepalive) and any inbound message is the answer, so a silent peer is declared dead as usual.
  */
-export function legMember(leg: Leg, onDead: () => void, keepaliveMessage?: string): HeartbeatMember {
-  return new LegMember(leg, onDead, keepaliveMessage);
+export function legMember(leg: Leg, owner: HeartbeatOwner, which: 'client' | 'upstream', keepaliveMessage?: string): HeartbeatMember {
+  return new LegMember(leg, owner, which, keepaliveMessage);
 }
 
-/** One per leg for the connection's life: a class, so its methods are shared, not per-leg closures. */
+/**
+ * One per leg for the connection's life: a class holding its owner, so neither its methods nor
+ * its death callback are per-leg closures (each would cost a closure and a context per leg).
+ */
 class LegMember implements HeartbeatMember {
   rx = false;
   tx = false;
   lastSeen = 0;
   lastSent = 0;
-  pingSentAt = 0;
+  pingSentAt = -1;
+  group: unknown = undefined;
   suspended: boolean;
   keepalive: (() => void) | undefined;
 
   constructor(
     private readonly leg: Leg,
-    readonly onDead: () => void,
+    private readonly owner: HeartbeatOwner,
+    private readonly which: 'client' | 'upstream',
     private readonly keepaliveMessage: string | undefined,
   ) {
     this.suspended = isPassiveLeg(leg);
     if (keepaliveMessage !== undefined) this.keepalive = this.sendKeepalive;
+  }
+
+  onDead(): void {
+    this.owner.onHeartbeatTimeout(this.which);
   }
 
   ping(): void {

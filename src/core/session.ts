@@ -120,7 +120,7 @@ export class Session {
     this.upstreamWhatwg = init.upstreamWhatwg ?? false;
     this.deps = deps;
     this.c = deps.counters;
-    this.openedAt = deps.clock.now();
+    this.openedAt = Math.floor(deps.clock.now()); // a small integer, not a boxed double
     this.start(init);
   }
 
@@ -130,11 +130,11 @@ export class Session {
     this.c.open.v++;
     const hb = this.route.heartbeat;
     if (hb) {
-      this.clientHb = legMember(this.client, () => this.onHeartbeatTimeout('client'), hb.keepaliveMessage);
-      this.stops.push(this.deps.heartbeat.add(this.clientHb, hb.intervalMs, hb.timeoutMs));
+      this.clientHb = legMember(this.client, this, 'client', hb.keepaliveMessage);
+      this.deps.heartbeat.add(this.clientHb, hb.intervalMs, hb.timeoutMs);
       if (this.upstream) {
-        this.upstreamHb = legMember(this.upstream, () => this.onHeartbeatTimeout('upstream'));
-        this.stops.push(this.deps.heartbeat.add(this.upstreamHb, hb.intervalMs, hb.timeoutMs));
+        this.upstreamHb = legMember(this.upstream, this, 'upstream');
+        this.deps.heartbeat.add(this.upstreamHb, hb.intervalMs, hb.timeoutMs);
       }
     }
     if (init.expiresAtMs !== undefined) {
@@ -260,7 +260,8 @@ export class Session {
     this.maybeDone();
   }
 
-  private onHeartbeatTimeout(leg: 'client' | 'upstream'): void {
+  /** @internal Called by the heartbeat scheduler. */
+  onHeartbeatTimeout(leg: 'client' | 'upstream'): void {
     if (leg === 'client') {
       this.c.hbClient.v++;
       // The client is gone: no point waiting for a close handshake.
@@ -321,6 +322,8 @@ export class Session {
 
   private cleanup(code: number, cause: CloseCause): void {
     for (const stop of this.stops.splice(0)) stop();
+    if (this.clientHb) this.deps.heartbeat.remove(this.clientHb);
+    if (this.upstreamHb) this.deps.heartbeat.remove(this.upstreamHb);
     this.clientStall?.stop();
     this.upstreamStall?.stop();
     this.deps.registry.remove(this);

@@ -64,7 +64,7 @@ describe('heartbeat fallbacks', () => {
       const { l, sent } = leg(false, fb);
       expect(isPassiveLeg(l)).toBe(true);
       let dead = 0;
-      s.add(legMember(l, () => dead++), 500, 500);
+      s.add(legMember(l, { onHeartbeatTimeout: () => void dead++ }, 'client'), 500, 500);
       advance(10_000);
       expect(dead).toBe(0);
       expect(sent).toEqual([]);
@@ -77,7 +77,7 @@ describe('heartbeat fallbacks', () => {
     const { l, sent } = leg(false, 'app-keepalive');
     expect(isPassiveLeg(l)).toBe(false);
     let dead = 0;
-    const m = legMember(l, () => dead++);
+    const m = legMember(l, { onHeartbeatTimeout: () => void dead++ }, 'client');
     s.add(m, 500, 500);
     advance(600);
     expect(sent).toEqual([APP_KEEPALIVE_MESSAGE]);
@@ -92,9 +92,9 @@ describe('heartbeat fallbacks', () => {
     const { clock, advance } = manualClock();
     const s = new HeartbeatScheduler(clock);
     const a = leg(false, 'app-keepalive');
-    s.add(legMember(a.l, () => {}, 'hb'), 500, 500);
+    s.add(legMember(a.l, { onHeartbeatTimeout() {} }, 'client', 'hb'), 500, 500);
     const p = leg(true, 'app-keepalive');
-    s.add(legMember(p.l, () => {}), 500, 500);
+    s.add(legMember(p.l, { onHeartbeatTimeout() {} }, 'client'), 500, 500);
     advance(600);
     expect(a.sent[0]).toBe('hb');
     expect(p.pings()).toBe(1);

@@ -119,13 +119,16 @@ describe('HeartbeatScheduler', () => {
   it('one interval timer per distinct (interval, timeout), released when the last member leaves', () => {
     const clock = new FakeClock();
     const hb = new HeartbeatScheduler(clock);
-    const stops = Array.from({ length: 100 }, () => hb.add(member(), I, T));
-    const other = hb.add(member(), 2 * I, T);
+    const many = Array.from({ length: 100 }, () => member());
+    for (const m of many) hb.add(m, I, T);
+    const other = member();
+    hb.add(other, 2 * I, T);
     expect(clock.timers.size).toBe(2);
     expect(hb.size).toBe(101);
-    for (const s of stops) s();
+    for (const m of many) hb.remove(m);
     expect(clock.timers.size).toBe(1);
-    other();
+    hb.remove(other);
+    hb.remove(other); // twice is harmless
     expect(clock.timers.size).toBe(0);
     expect(hb.size).toBe(0);
   });
@@ -133,13 +136,14 @@ describe('HeartbeatScheduler', () => {
   it('a member removed (session closed) is never pinged or declared dead afterwards', () => {
     const clock = new FakeClock();
     const hb = new HeartbeatScheduler(clock);
-    const keep = hb.add(member(), I, T); // keeps the group timer alive
+    const keep = member(); // keeps the group timer alive
+    hb.add(keep, I, T);
     const m = member();
-    const stop = hb.add(m, I, T);
-    stop();
+    hb.add(m, I, T);
+    hb.remove(m);
     clock.advance(10 * I);
     expect(m.pings + m.deaths).toBe(0);
-    keep();
+    hb.remove(keep);
   });
 
   it('E5 uses monotonic time only: a wall-clock jump of hours changes nothing', () => {
