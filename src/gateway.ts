@@ -8,6 +8,7 @@
 import { Hono } from 'hono';
 import { createVerifier, extractToken, resolveAuth, stripTokenFromUrl, upstreamProtocols, type HmacVerifierFactory, type Verifier, type VerifierDeps } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
+import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from './core/leg.ts';
 import { Registry } from './core/registry.ts';
@@ -78,6 +79,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   const router = new Router(opts.routes);
   const registry = new Registry();
   const heartbeat = new HeartbeatScheduler(clock);
+  const deadlines = new Deadlines(clock);
   const metrics = createGatewayMetrics();
   const needsStore = opts.routes.some((r) => r.channel !== undefined);
   const store = opts.store ?? (needsStore ? createMemoryStore() : undefined);
@@ -115,6 +117,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   const sessionDeps: SessionDeps = {
     clock,
     heartbeat,
+    deadlines,
     registry,
     log,
     ...(channels ? { channels } : {}),
@@ -234,7 +237,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       return await runtime.accept(request, env, acceptOpts, (client) => {
         const session = new Session(
           { ...context, client, ...(upstream ? { upstream } : {}), upstreamWhatwg: runtime.upstreamWhatwg ?? false },
-          { ...sessionDeps, counters: rt.counters, ...(runtime.requestScopedIo ? { heartbeat: new HeartbeatScheduler(clock) } : {}) },
+          { ...sessionDeps, counters: rt.counters, ...(runtime.requestScopedIo ? { heartbeat: new HeartbeatScheduler(clock), deadlines: new Deadlines(clock) } : {}) },
         );
         log.info('open', { conn: session.id, route: route.name, ip, sub: userId });
       });
@@ -278,6 +281,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     },
     async dispose() {
       heartbeat.dispose();
+      deadlines.dispose();
       await channels?.dispose();
       if (!input.store) await store?.dispose();
     },

@@ -22,13 +22,13 @@ import { isPassiveLeg, legMember, type HeartbeatMember, type HeartbeatScheduler 
 import type { Leg, LegHandlers, Payload } from './leg.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { StallWatch } from './stall.ts';
+import type { Deadlines } from './deadlines.ts';
 import type { Registry } from './registry.ts';
 
 /** Relay buffers above this pause the other side (bytes). */
 export const HIGH_WATER_BYTES = 1 << 20;
 /** After a close frame, a peer that does not finish the close handshake is dropped (ms). */
 export const CLOSE_TIMEOUT_MS = 3000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type CloseCause = 'client' | 'upstream' | 'auth' | 'limit' | 'slow' | 'heartbeat' | 'drain' | 'admin' | 'age' | 'error';
 
@@ -43,6 +43,8 @@ export interface ChannelHooks {
 export interface SessionDeps {
   clock: Clock;
   heartbeat: HeartbeatScheduler;
+  /** Token expiry and maximum age, on one timer per gateway. */
+  deadlines: Deadlines;
   registry: Registry;
   log: Logger;
   channels?: ChannelHooks;
@@ -98,7 +100,11 @@ export class Session {
   private readonly upstreamWhatwg: boolean;
   /** @internal */ clientHb: HeartbeatMember | undefined;
   /** @internal */ upstreamHb: HeartbeatMember | undefined;
-  private readonly stops: Array<() => void> = [];
+  /** Monotonic ms at which the token expires (+ grace) / the connection is too old; -1: never. */
+  private expiresAt = -1;
+  private maxAgeAt = -1;
+  /** @internal Set by Deadlines. */
+  deadlineAt: number | undefined = undefined;
   private clientClosed = false;
   private upstreamClosed = false;
   private killTimer: unknown;
@@ -137,21 +143,29 @@ export class Session {
         this.deps.heartbeat.add(this.upstreamHb, hb.intervalMs, hb.timeoutMs);
       }
     }
-    if (init.expiresAtMs !== undefined) {
-      const ms = init.expiresAtMs + init.expiryGraceMs - clock.wallNow();
-      this.timer(Math.max(0, ms), () => this.fail('token_expired', 'auth'));
-    }
-    if (this.route.maxConnectionAgeMs !== undefined) this.timer(this.route.maxConnectionAgeMs, () => this.fail('max_age', 'age'));
+    if (init.expiresAtMs !== undefined)
+      this.expiresAt = Math.ceil(clock.now() + Math.max(0, init.expiresAtMs + init.expiryGraceMs - clock.wallNow()));
+    if (this.route.maxConnectionAgeMs !== undefined) this.maxAgeAt = Math.ceil(this.openedAt + this.route.maxConnectionAgeMs);
+    this.scheduleDeadline();
     if (this.route.maxMessagesPerSec !== undefined) this.bucket = new TokenBucket(this.route.maxMessagesPerSec, clock.now());
     if (this.channel !== undefined) this.deps.channels?.join(this);
     this.client.listen(new ClientHandlers(this));
     this.upstream?.listen(new UpstreamHandlers(this));
   }
 
-  private timer(ms: number, fn: () => void): void {
-    const { clock } = this.deps;
-    const h = clock.setTimeout(fn, Math.min(ms, MAX_TIMER_MS));
-    this.stops.push(() => clock.clearTimeout(h));
+  /** One entry in the gateway-wide deadline timer for the earlier of expiry and maximum age. */
+  private scheduleDeadline(): void {
+    const at = this.expiresAt < 0 ? this.maxAgeAt : this.maxAgeAt < 0 ? this.expiresAt : Math.min(this.expiresAt, this.maxAgeAt);
+    if (at >= 0) this.deps.deadlines.add(this, at - this.deps.clock.now());
+  }
+
+  /** @internal Called by Deadlines. */
+  onDeadline(): void {
+    if (this.state !== 'open') return;
+    const now = this.deps.clock.now();
+    if (this.expiresAt >= 0 && now >= this.expiresAt) this.fail('token_expired', 'auth');
+    else if (this.maxAgeAt >= 0 && now >= this.maxAgeAt) this.fail('max_age', 'age');
+    else this.scheduleDeadline();
   }
 
   // ---- client -> upstream / channel ------------------------------------------------------
@@ -321,7 +335,7 @@ export class Session {
   }
 
   private cleanup(code: number, cause: CloseCause): void {
-    for (const stop of this.stops.splice(0)) stop();
+    this.deps.deadlines.remove(this);
     if (this.clientHb) this.deps.heartbeat.remove(this.clientHb);
     if (this.upstreamHb) this.deps.heartbeat.remove(this.upstreamHb);
     this.clientStall?.stop();

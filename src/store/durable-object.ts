@@ -20,6 +20,7 @@
 import { createStorage, type Driver } from 'unstorage';
 import { createChannels, type Channels } from '../core/channels.ts';
 import { systemClock } from '../core/clock.ts';
+import { Deadlines } from '../core/deadlines.ts';
 import { APP_KEEPALIVE_MESSAGE, HeartbeatScheduler } from '../core/heartbeat.ts';
 import { Registry } from '../core/registry.ts';
 import { Session, type SessionCounters } from '../core/session.ts';
@@ -61,6 +62,7 @@ export function handOff(ns: DurableObjectNamespace, h: Handoff): Promise<Respons
 interface Hub {
   registry: Registry;
   heartbeat: HeartbeatScheduler;
+  deadlines: Deadlines;
   channels: Channels;
   /** Turns auto-response timestamps into liveness; period follows the shortest heartbeat. */
   timer?: ReturnType<typeof setInterval>;
@@ -142,7 +144,7 @@ export class ChannelObject {
         ...(h.expiresAtMs !== undefined ? { expiresAtMs: h.expiresAtMs } : {}),
         expiryGraceMs: h.expiryGraceMs,
       },
-      { clock: systemClock, heartbeat: hub.heartbeat, registry: hub.registry, log: this.log, channels: hub.channels, counters: counters(), onEnd: () => this.maybeIdle() },
+      { clock: systemClock, heartbeat: hub.heartbeat, deadlines: hub.deadlines, registry: hub.registry, log: this.log, channels: hub.channels, counters: counters(), onEnd: () => this.maybeIdle() },
     );
     this.log.info('open', { conn: h.id, route: h.route.name, sub: h.userId, channel: h.channel });
     return upgradeResponse(client, h.protocol);
@@ -171,7 +173,7 @@ export class ChannelObject {
     if (this.hub) return this.hub;
     const registry = new Registry();
     const channels = createChannels({ store: this.store, registry, log: this.log, clock: systemClock, ttlSec: this.ttlSec, metrics: createGatewayMetrics() });
-    this.hub = { registry, heartbeat: new HeartbeatScheduler(systemClock), channels, pollMs: Infinity };
+    this.hub = { registry, heartbeat: new HeartbeatScheduler(systemClock), deadlines: new Deadlines(systemClock), channels, pollMs: Infinity };
     return this.hub;
   }
 
@@ -203,6 +205,7 @@ export class ChannelObject {
       this.hub = undefined;
       if (hub.timer !== undefined) clearInterval(hub.timer);
       hub.heartbeat.dispose();
+      hub.deadlines.dispose();
       void hub.channels.dispose();
     }, 2000);
   }

@@ -4,6 +4,7 @@
  * timeout, heartbeat timeouts on each leg (E2, E3) and that cleanup leaves nothing behind.
  */
 import { describe, expect, it } from 'vitest';
+import { Deadlines } from '../../src/core/deadlines.ts';
 import { HeartbeatScheduler } from '../../src/core/heartbeat.ts';
 import type { Leg, LegHandlers, Payload } from '../../src/core/leg.ts';
 import { Registry } from '../../src/core/registry.ts';
@@ -63,7 +64,7 @@ function make(route: Partial<RouteConfig> = {}, init: { expiresAtMs?: number; gr
   const r = resolveRoute({ path: '/r', upstream: 'ws://u', auth: false, heartbeat: 'off', ...route }, 'test');
   const session = new Session(
     { id: 's1', route: r, client, upstream, userId: 'u1', claims: {}, expiryGraceMs: init.graceMs ?? 0, ...(init.expiresAtMs !== undefined ? { expiresAtMs: init.expiresAtMs } : {}) },
-    { clock, heartbeat, registry, log: silent, counters: c },
+    { clock, heartbeat, deadlines: new Deadlines(clock), registry, log: silent, counters: c },
   );
   return { clock, heartbeat, registry, c, client, upstream, session };
 }
