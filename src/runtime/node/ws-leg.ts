@@ -22,24 +22,42 @@ function toPayload(data: RawData): Uint8Array {
 // from becoming uncaught exceptions. Module-level so it retains nothing.
 const ignoreError = (): void => {};
 
+/** The leg behind a `ws` socket, for the module-level listeners below. */
+const LEG = Symbol('wsgate.leg');
+type Owned = WebSocket & { [LEG]: WsLeg };
+const legOf = (ws: WebSocket): WsLeg => (ws as Owned)[LEG];
+
+// Module-level listeners (EventEmitter calls them with `this` = the socket): per-connection
+// closures here would cost a closure and a context per event per leg (~0.5 KB per connection).
+function onWsMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  legOf(this).ev.message(toPayload(data), isBinary);
+}
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  legOf(this).ev.close(code, reason.toString());
+}
+function onWsPong(this: WebSocket): void {
+  legOf(this).ev.handlers?.pong();
+}
+
 class WsLeg implements Leg {
   readonly canPing = true;
-  private readonly ev = new LegEvents();
+  /** @internal */ readonly ev = new LegEvents();
   private drainArmed = false;
-  private readonly onDrain = (): void => {
-    this.drainArmed = false;
-    this.ev.handlers?.drain();
-  };
 
   constructor(
     private readonly ws: WebSocket,
     private readonly protocolOverride: { value: string } | undefined,
   ) {
-    const ev = this.ev;
-    ws.on('message', (data: RawData, isBinary: boolean) => ev.message(toPayload(data), isBinary));
-    ws.on('close', (code: number, reason: Buffer) => ev.close(code, reason.toString()));
-    ws.on('pong', () => ev.handlers?.pong());
+    (ws as Owned)[LEG] = this;
+    ws.on('message', onWsMessage);
+    ws.on('close', onWsClose);
+    ws.on('pong', onWsPong);
     ws.on('error', ignoreError);
+  }
+
+  private onDrain(): void {
+    this.drainArmed = false;
+    this.ev.handlers?.drain();
   }
 
   get protocol(): string {
@@ -63,7 +81,8 @@ class WsLeg implements Leg {
       const sock = (ws as unknown as { _socket?: SocketLike | null })._socket;
       if (!sock) return;
       this.drainArmed = true;
-      sock.once('drain', this.onDrain);
+      // Created only under backpressure, so idle legs carry no drain closure.
+      sock.once('drain', () => this.onDrain());
     }
   }
 
