@@ -14,7 +14,43 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => console.log(l)): Logger {
+interface NodeProcessLike {
+  versions?: { node?: string };
+  stdout?: { write(chunk: string): unknown };
+  on?(event: 'exit', fn: () => void): unknown;
+}
+
+let stdoutLines: ((line: string) => void) | undefined;
+
+/**
+ * On Node, stdout gets the lines of one event-loop turn in one write, instead of one
+ * `console.log` (one write(2), waking the reader) per line: with `open` and `close` logged at
+ * `info`, that was ~120 µs of CPU per handshake under load. Lines keep their order and are
+ * flushed after the current turn, and on `exit`. Other runtimes keep console.log.
+ */
+function defaultWrite(): (line: string) => void {
+  const proc = (globalThis as { process?: NodeProcessLike }).process;
+  const ua = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent;
+  // Bun, Deno and workerd have a `process` too; Node 20 has no navigator, Node 21+ says "Node.js/".
+  const isNode = proc?.versions?.node !== undefined && (ua === undefined || ua.startsWith('Node.js/'));
+  const out = proc?.stdout;
+  if (!isNode || !out || typeof proc.on !== 'function' || typeof setImmediate !== 'function') return (l) => console.log(l);
+  if (stdoutLines) return stdoutLines;
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const chunk = pending.join('\n') + '\n';
+    pending = [];
+    out.write(chunk);
+  };
+  proc.on('exit', flush);
+  stdoutLines = (line) => {
+    if (pending.push(line) === 1) setImmediate(flush);
+  };
+  return stdoutLines;
+}
+
+export function createLogger(level: LogLevel = 'info', write: (line: string) => void = defaultWrite()): Logger {
   const min = ORDER[level];
   const emit = (lvl: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[lvl] < min) return;
