@@ -6,7 +6,7 @@
  * Nothing is upgraded until every check passed and the upstream answered.
  */
 import { Hono } from 'hono';
-import { createVerifier, extractToken, resolveAuth, stripTokenFromUrl, upstreamProtocols, type HmacVerifierFactory, type Verifier, type VerifierDeps } from './auth/index.ts';
+import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type HmacVerifierFactory, type Verifier, type VerifierDeps } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
@@ -19,7 +19,7 @@ import { mountAdminApi } from './http/admin.ts';
 import { mountDemo } from './http/demo.ts';
 import { checkHandshake, checkOrigin, clientAddress, isUpgradeRequest } from './http/handshake.ts';
 import { mountProbes } from './http/probes.ts';
-import { createGatewayMetrics } from './metrics.ts';
+import { createGatewayMetrics, type Cell } from './metrics.ts';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.ts';
 import { buildUpstreamUrl, Router } from './routing/router.ts';
 import type { ResolvedRoute } from './routing/schema.ts';
@@ -52,6 +52,8 @@ export type GatewayApp = Hono & { gateway: GatewayControl };
 interface RouteRuntime {
   verifier: Verifier | undefined;
   counters: SessionCounters;
+  /** wsgate_handshakes_total{route,outcome}, cells resolved once per outcome. */
+  handshakes(outcome: string): Cell;
 }
 
 /**
@@ -94,7 +96,13 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     const auth = resolveAuth(route.auth, opts.env, route.source);
     const labels = { route: route.name };
     const closeCells = new Map<string, { v: number }>();
+    const handshakeCells = new Map<string, Cell>();
     return {
+      handshakes(outcome) {
+        let c = handshakeCells.get(outcome);
+        if (!c) handshakeCells.set(outcome, (c = metrics.handshakes.cell({ ...labels, outcome })));
+        return c;
+      },
       verifier: auth ? createVerifier(auth, verifierDeps(opts.runtime)) : undefined,
       counters: {
         msgIn: metrics.messages.cell({ ...labels, direction: 'in' }),
@@ -136,7 +144,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     const match = router.match(url.pathname);
     if (!match) throw new GatewayError('not_found');
     const { route, params } = match;
-    const outcome = metrics.handshakes;
+    const rt = perRoute.get(route)!;
     if (!upgrade) {
       if (request.method === 'GET' || request.method === 'HEAD')
         throw new GatewayError('upgrade_required', `Connect with a WebSocket client: ws://${url.host}${url.pathname}?token=<JWT>`, { upgrade: 'websocket' });
@@ -156,7 +164,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       inFlight++;
       try {
         const res = await handshake(c.env, request, url, route, params, ip, runtime);
-        outcome.inc({ route: route.name, outcome: 'accepted' });
+        rt.handshakes('accepted').v++;
         return res;
       } finally {
         inFlight--;
@@ -167,7 +175,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     } catch (err) {
       const e = toGatewayError(err);
       if (e.code === 'internal') log.error('handshake_error', { route: route.name, error: String(err) });
-      outcome.inc({ route: route.name, outcome: e.code });
+      rt.handshakes(e.code).v++;
       log.info('handshake_rejected', { route: route.name, code: e.code, ip, origin: request.headers.get('origin') });
       throw e;
     }
@@ -190,11 +198,11 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     let search = url.search;
     if (rt.verifier) {
       const auth = rt.verifier.auth;
-      token = extractToken(request, auth).token;
+      token = extractToken(request, auth, url.search).token;
       const verified = await rt.verifier.verify(token);
       claims = verified.claims as Record<string, unknown>;
       expiresAtMs = verified.expiresAtMs;
-      search = stripTokenFromUrl(new URL(url), auth.queryParam).search;
+      search = stripTokenFromSearch(url.search, auth.queryParam);
     }
     const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
     if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)

@@ -1,5 +1,5 @@
 /** Everything the gateway needs from auth. */
-export { extractToken, upstreamProtocols, offeredProtocols, stripTokenFromUrl, PROTOCOL_PREFIX } from './token.ts';
+export { extractToken, upstreamProtocols, offeredProtocols, stripTokenFromUrl, stripTokenFromSearch, PROTOCOL_PREFIX } from './token.ts';
 export type { TokenSource, TokenLocation, ExtractedToken } from './token.ts';
 export { resolveAuth } from './config.ts';
 export type { ResolvedAuth, AuthExtras, AuthEnv, JwksTuning, KeySource } from './config.ts';

@@ -59,13 +59,12 @@ function queryValues(search: string, name: string): string[] {
 }
 
 /**
- * A copy of `url` without the token parameter. Other parameters keep their exact spelling
- * (no re-encoding by URLSearchParams), order and duplicates.
+ * A query string (`?a=1&b=2`, as URL.search gives it) without the token parameter. Other
+ * parameters keep their exact spelling (no re-encoding by URLSearchParams), order and duplicates.
  */
-export function stripTokenFromUrl(url: URL, queryParam: string): URL {
-  const out = new URL(url.href);
-  if (!out.search) return out;
-  const kept = out.search
+export function stripTokenFromSearch(search: string, queryParam: string): string {
+  if (!search) return '';
+  const kept = search
     .slice(1)
     .split('&')
     .filter((piece) => {
@@ -73,16 +72,23 @@ export function stripTokenFromUrl(url: URL, queryParam: string): URL {
       const eq = piece.indexOf('=');
       return decodeComponent(eq < 0 ? piece : piece.slice(0, eq)) !== queryParam;
     });
-  out.search = kept.length ? `?${kept.join('&')}` : '';
+  return kept.length ? `?${kept.join('&')}` : '';
+}
+
+/** A copy of `url` without the token parameter (see stripTokenFromSearch). */
+export function stripTokenFromUrl(url: URL, queryParam: string): URL {
+  const out = new URL(url.href);
+  if (out.search) out.search = stripTokenFromSearch(out.search, queryParam);
   return out;
 }
 
-function fromQuery(request: Request, param: string): string[] {
-  let search: string;
-  try {
-    search = new URL(request.url).search;
-  } catch {
-    return [];
+function fromQuery(request: Request, param: string, search: string | undefined): string[] {
+  if (search === undefined) {
+    try {
+      search = new URL(request.url).search;
+    } catch {
+      return [];
+    }
   }
   return queryValues(search, param);
 }
@@ -108,13 +114,14 @@ function fromProtocol(request: Request): string[] {
 /**
  * The one token of a handshake, from the sources `auth.tokenFrom` allows.
  * Throws `token_missing` (none) or `token_ambiguous` (more than one, also two in one place).
- * An empty value counts as given; verification then rejects it as malformed.
+ * An empty value counts as given; verification then rejects it as malformed. `search` is the
+ * request URL's query string when the caller has already parsed it.
  */
-export function extractToken(request: Request, auth: TokenLocation): ExtractedToken {
+export function extractToken(request: Request, auth: TokenLocation, search?: string): ExtractedToken {
   const found: ExtractedToken[] = [];
   for (const source of auth.tokenFrom) {
     const values =
-      source === 'query' ? fromQuery(request, auth.queryParam) : source === 'header' ? fromHeader(request) : fromProtocol(request);
+      source === 'query' ? fromQuery(request, auth.queryParam, search) : source === 'header' ? fromHeader(request) : fromProtocol(request);
     for (const token of values) found.push({ token, source });
   }
   if (found.length === 0) throw authError('token_missing');

@@ -55,15 +55,15 @@ const SEGMENT = /^[A-Za-z0-9_-]*$/;
 const MAX_KID_LENGTH = 256;
 /** Stateless between calls (no streaming), so one instance serves every token. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const NON_ASCII = /[^\x00-\x7f]/;
 
 function decodeSegment(seg: string): Record<string, unknown> {
   if (seg.length === 0 || seg.length % 4 === 1 || !SEGMENT.test(seg)) throw authError('token_malformed');
   try {
     const b64 = seg.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (seg.length % 4)) % 4);
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    const value: unknown = JSON.parse(UTF8.decode(bytes));
+    const bin = atob(b64); // one char per byte
+    // ASCII bytes are their own UTF-8 decoding (the usual JWT); others go through the strict decoder.
+    const value: unknown = JSON.parse(NON_ASCII.test(bin) ? UTF8.decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))) : bin);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
     return value as Record<string, unknown>;
   } catch {

@@ -1,7 +1,7 @@
 // RELIABILITY B1 (no token), B9 (ambiguous), A10 (subprotocol carrier never echoed), B11 (URL strip).
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.ts';
-import { extractToken, stripTokenFromUrl, upstreamProtocols } from '../../src/auth/index.ts';
+import { extractToken, stripTokenFromSearch, stripTokenFromUrl, upstreamProtocols } from '../../src/auth/index.ts';
 import type { TokenLocation } from '../../src/auth/index.ts';
 
 const ALL: TokenLocation = { tokenFrom: ['query', 'header', 'protocol'], queryParam: 'token' };
@@ -96,5 +96,19 @@ describe('stripTokenFromUrl (B11)', () => {
   });
   it('custom parameter name', () => {
     expect(stripTokenFromUrl(new URL('http://gw.test/c?jwt=1&token=2'), 'jwt').search).toBe('?token=2');
+  });
+  it('stripTokenFromSearch gives the same query string as stripTokenFromUrl', () => {
+    for (const q of ['', '?', `?token=${JWT}`, `?a=%20x&token=${JWT}&b=1+2&a=2&t%6Fken=also`, '?jwt=1&token=2', '?&&a=1&&', '?token', `?a=%E2%82%AC&token=${JWT}`]) {
+      const u = new URL(`http://gw.test/c${q}`);
+      expect(stripTokenFromSearch(u.search, 'token'), q).toBe(stripTokenFromUrl(u, 'token').search);
+    }
+  });
+});
+
+describe('extractToken with an already-parsed query string', () => {
+  it('reads the token from the given search, same answers as from the request URL', () => {
+    const r = req(`/chat?a=1&token=${JWT}`);
+    expect(extractToken(r, ALL, new URL(r.url).search)).toEqual(extractToken(r, ALL));
+    expect(codeOf(() => extractToken(req(`/c?token=a&token=b`), ALL, '?token=a&token=b')).code).toBe('token_ambiguous');
   });
 });

@@ -224,6 +224,14 @@ describe('B8: shape checks before any crypto', () => {
     await createVerifier(auth(), at()).verify(await t.hs(t.claims({}, NOW)));
     expect(verifySpy).toHaveBeenCalledTimes(1);
   });
+  it('non-ASCII claims are decoded as UTF-8; invalid UTF-8 still fails as malformed', async () => {
+    const tok = await t.hs(t.claims({ name: 'Zoë 日本 🙂' }, NOW));
+    expect((await createVerifier(auth(), at()).verify(tok)).claims.name).toBe('Zoë 日本 🙂');
+    const seg = (bytes: number[]) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const h = seg([...new TextEncoder().encode('{"alg":"HS256"}')]);
+    const badUtf8 = seg([...new TextEncoder().encode('{"sub":"'), 0xc3, 0x28, ...new TextEncoder().encode('"}')]);
+    await expectCode(createVerifier(auth(), at()).verify(`${h}.${badUtf8}.c2ln`), 'token_malformed');
+  });
   it('b64:false / crit headers → token_invalid', async () => {
     const tok = await new SignJWT(t.claims({}, NOW)).setProtectedHeader({ alg: 'HS256', b64: true, crit: ['b64'] }).sign(t.TEST_SECRET_BYTES);
     await expectCode(createVerifier(auth(), at()).verify(tok), 'token_invalid');
