@@ -5,7 +5,7 @@
  * enforced by ws before a payload is buffered (RELIABILITY D1). permessage-deflate is off on
  * both legs (RUNTIME-NOTES "Outbound").
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { HmacVerifierFactory } from '../../auth/verify.ts';
@@ -25,6 +25,7 @@ export interface NodeUpgradeEnv {
 }
 
 const CHOSEN = Symbol('wsgate.protocol');
+const CLIENT_GONE = 'client went away during the handshake';
 
 export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVerifier: HmacVerifierFactory } {
   const servers = new Map<number, WebSocketServer>();
@@ -51,18 +52,23 @@ export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVer
     remoteAddress: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.remoteAddress,
     accept(_request, env, opts, onOpen) {
       const e = env as NodeUpgradeEnv;
-      if (e.signal.aborted || e.socket.destroyed || !e.socket.writable) throw new Error('client went away during the handshake');
+      if (e.signal.aborted || e.socket.destroyed || !e.socket.writable) throw new Error(CLIENT_GONE);
       (e.incoming as unknown as Record<symbol, string | undefined>)[CHOSEN] = opts.protocol;
-      return new Promise<Response>((resolve, reject) => {
-        const onGone = () => reject(new Error('client went away during the handshake'));
-        e.signal.addEventListener('abort', onGone, { once: true });
-        serverFor(opts.maxPayload).handleUpgrade(e.incoming, e.socket, e.head, (ws) => {
-          e.signal.removeEventListener('abort', onGone);
-          e.accepted = true;
-          onOpen(wsLeg(ws));
-          resolve(new Response(null, { status: 200, headers: { 'x-wsgate-accepted': '1' } }));
-        });
+      // Without verifyClient, ws completes the upgrade synchronously, or refuses it and destroys
+      // the socket (no longer readable/writable): no promise or abort listener to wait on.
+      let client: WebSocket | undefined;
+      let gaveUp = false;
+      serverFor(opts.maxPayload).handleUpgrade(e.incoming, e.socket, e.head, (ws) => {
+        if (gaveUp) ws.terminate();
+        else client = ws;
       });
+      if (!client) {
+        gaveUp = true;
+        throw new Error(CLIENT_GONE);
+      }
+      e.accepted = true;
+      onOpen(wsLeg(client));
+      return new Response(null, { status: 200, headers: { 'x-wsgate-accepted': '1' } });
     },
     dispose() {
       for (const wss of servers.values()) wss.close();
@@ -71,71 +77,125 @@ export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVer
   };
 }
 
+/** The dial in progress behind a `ws` client, for the module-level listeners below. */
+const DIAL = Symbol('wsgate.dial');
+type Dialling = WebSocket & { [DIAL]: UpstreamDial | undefined };
+const dialOf = (ws: WebSocket): UpstreamDial | undefined => (ws as Dialling)[DIAL];
+
+// Module-level listeners (EventEmitter calls them with `this` = the ws client): a dial runs on
+// every handshake, and a dozen closures (plus tsx's name helper for each) cost more than this.
+function onDialUpgrade(this: WebSocket, res: IncomingMessage): void {
+  dialOf(this)?.upgrade(res);
+}
+function onDialOpen(this: WebSocket): void {
+  const dial = dialOf(this);
+  if (dial) dial.open();
+  else this.terminate();
+}
+function onDialUnexpectedResponse(this: WebSocket, request: ClientRequest, response: IncomingMessage): void {
+  // Never read or relay the upstream's body (F3): drop it and map the status.
+  response.resume();
+  request.destroy();
+  dialOf(this)?.fail(new UpstreamDialError('rejected', `upstream answered HTTP ${response.statusCode}`, response.statusCode));
+}
+function onDialError(this: WebSocket, err: Error): void {
+  dialOf(this)?.closedEarly(err.message);
+}
+function onDialClose(this: WebSocket): void {
+  dialOf(this)?.closedEarly('upstream closed during the handshake');
+}
+function onDialTimeout(dial: UpstreamDial): void {
+  dial.fail(new UpstreamDialError('timeout', `no upstream handshake within ${dial.req.timeoutMs} ms`));
+}
+
+/** One upstream dial: settles once, on open or on the first failure. */
+class UpstreamDial {
+  private settled = false;
+  private badProtocol: string | undefined;
+  /** The subprotocol the upstream chose, read by the leg (a holder, not a closure). */
+  private readonly chosen = { value: '' };
+  private readonly leg: Leg;
+  private readonly timer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly req: UpstreamRequest,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (leg: Leg) => void,
+    private readonly reject: (err: UpstreamDialError) => void,
+  ) {
+    (ws as Dialling)[DIAL] = this;
+    ws.once('upgrade', onDialUpgrade);
+    // Build the leg now so messages sent by the upstream right after its 101 are buffered.
+    this.leg = wsLeg(ws, this.chosen);
+    this.timer = setTimeout(onDialTimeout, req.timeoutMs, this);
+    signal?.addEventListener('abort', this, { once: true });
+    ws.once('open', onDialOpen);
+    ws.once('unexpected-response', onDialUnexpectedResponse);
+    ws.on('error', onDialError);
+    ws.once('close', onDialClose);
+  }
+
+  /** The client went away (`abort` on the signal; an EventListener object, not a closure). */
+  handleEvent(): void {
+    this.fail(new UpstreamDialError('unavailable', 'client went away'));
+  }
+
+  upgrade(res: IncomingMessage): void {
+    const p = res.headers['sec-websocket-protocol'];
+    if (p === undefined) return;
+    delete res.headers['sec-websocket-protocol'];
+    if (this.req.protocols.includes(p)) this.chosen.value = p;
+    else {
+      this.badProtocol = p;
+      this.ws.terminate();
+    }
+  }
+
+  open(): void {
+    if (this.settled) return this.ws.terminate();
+    this.settle();
+    // After the handshake nothing of the dial may stay referenced by the socket's listeners.
+    const ws = this.ws;
+    ws.off('error', onDialError);
+    ws.off('close', onDialClose);
+    ws.off('unexpected-response', onDialUnexpectedResponse);
+    ws.off('upgrade', onDialUpgrade);
+    this.resolve(this.leg);
+  }
+
+  closedEarly(why: string): void {
+    this.fail(
+      this.badProtocol !== undefined
+        ? new UpstreamDialError('rejected', 'upstream chose a subprotocol that was not offered', 101)
+        : new UpstreamDialError('unavailable', why),
+    );
+  }
+
+  fail(err: UpstreamDialError): void {
+    if (this.settled) return;
+    this.settle();
+    this.ws.terminate();
+    this.reject(err);
+  }
+
+  /** Settled: the socket no longer points at the dial (its listeners become no-ops). */
+  private settle(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
+    (this.ws as Dialling)[DIAL] = undefined;
+  }
+}
+
 /** Dial an upstream; resolves once its handshake completed, so failures become 502/504. */
 export function dialUpstream(req: UpstreamRequest, signal?: AbortSignal): Promise<Leg> {
+  // Offered subprotocols go in a plain header and the answer is checked here: the ws client
+  // refuses a 101 without a subprotocol when some were offered, which RFC 6455 §4.1 allows.
+  const headers = req.protocols.length ? { ...req.headers, 'sec-websocket-protocol': req.protocols.join(', ') } : req.headers;
   return new Promise((resolve, reject) => {
-    let settled = false;
-    // Offered subprotocols go in a plain header and the answer is checked here: the ws client
-    // refuses a 101 without a subprotocol when some were offered, which RFC 6455 §4.1 allows.
-    const headers = req.protocols.length ? { ...req.headers, 'sec-websocket-protocol': req.protocols.join(', ') } : req.headers;
-    const chosen = { value: '' };
-    let badProtocol: string | undefined;
-    const ws = new WebSocket(req.url, [], {
-      headers,
-      perMessageDeflate: false,
-      maxPayload: req.maxPayload,
-      followRedirects: false,
-      handshakeTimeout: req.timeoutMs + 1000,
-    });
-    ws.once('upgrade', (res) => {
-      const p = res.headers['sec-websocket-protocol'];
-      if (p === undefined) return;
-      delete res.headers['sec-websocket-protocol'];
-      if (req.protocols.includes(p)) chosen.value = p;
-      else {
-        badProtocol = p;
-        ws.terminate();
-      }
-    });
-    // Build the leg now so messages sent by the upstream right after its 101 are buffered.
-    const leg = wsLeg(ws, chosen);
-    const fail = (err: UpstreamDialError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      ws.terminate();
-      reject(err);
-    };
-    const onAbort = () => fail(new UpstreamDialError('unavailable', 'client went away'));
-    const timer = setTimeout(() => fail(new UpstreamDialError('timeout', `no upstream handshake within ${req.timeoutMs} ms`)), req.timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    ws.once('open', () => {
-      if (settled) return ws.terminate();
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve(leg);
-    });
-    ws.once('unexpected-response', (request, response) => {
-      // Never read or relay the upstream's body (F3): drop it and map the status.
-      response.resume();
-      request.destroy();
-      fail(new UpstreamDialError('rejected', `upstream answered HTTP ${response.statusCode}`, response.statusCode));
-    });
-    const closedEarly = (why: string) =>
-      fail(badProtocol !== undefined ? new UpstreamDialError('rejected', 'upstream chose a subprotocol that was not offered', 101) : new UpstreamDialError('unavailable', why));
-    const onError = (err: Error) => closedEarly(err.message);
-    const onClose = () => closedEarly('upstream closed during the handshake');
-    ws.on('error', onError);
-    ws.once('close', onClose);
-    // After the handshake nothing of the dial may stay referenced by the socket's listeners:
-    // they would keep this scope (request, headers, timer) alive for the connection's life.
-    ws.once('open', () => {
-      ws.off('error', onError);
-      ws.off('close', onClose);
-      ws.removeAllListeners('unexpected-response');
-      ws.removeAllListeners('upgrade');
-    });
+    // No ws handshakeTimeout: the dial's own timer terminates the socket at req.timeoutMs.
+    const ws = new WebSocket(req.url, [], { headers, perMessageDeflate: false, maxPayload: req.maxPayload, followRedirects: false });
+    new UpstreamDial(ws, req, signal, resolve, reject);
   });
 }

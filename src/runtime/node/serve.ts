@@ -36,7 +36,8 @@ function toRequest(req: IncomingMessage, secure: boolean): Request {
   const target = req.url ?? '/';
   // Only origin-form targets: `//evil/x` or an absolute URL must not pick the URL's host (A7).
   const path = target.startsWith('/') ? target : '/';
-  const url = new URL(`${secure ? 'https' : 'http'}://gateway.local${path.startsWith('//') ? path.replace(/^\/+/, '/') : path}`);
+  // A string: Request parses it once (a URL object would be serialised and parsed again).
+  const url = `${secure ? 'https' : 'http'}://gateway.local${path.startsWith('//') ? path.replace(/^\/+/, '/') : path}`;
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     try {
