@@ -37,9 +37,9 @@ export async function startRelay(upstreamUrl, { pin } = {}) {
 }
 
 /** Bare broadcast hub (servers/hub.mjs): the broadcast floor. */
-export async function startHub() {
+export async function startHub({ pingMs } = {}) {
   const port = await freePort();
-  const h = await startProcess('bare-hub', process.execPath, [join(SERVERS, 'hub.mjs'), String(port)], { ready: /READY/ });
+  const h = await startProcess('bare-hub', process.execPath, [join(SERVERS, 'hub.mjs'), String(port), ...(pingMs ? [String(pingMs)] : [])], { ready: /READY/ });
   return wrap(h, port);
 }
 

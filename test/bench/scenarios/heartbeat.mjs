@@ -4,9 +4,12 @@
 import { createLoad, workersFor } from '../lib/load.mjs';
 import { rotate } from '../lib/stats.mjs';
 import { tokens, withToken } from '../lib/tokens.mjs';
-import { startEcho, startGateway, gatewayAvailable } from '../lib/targets.mjs';
+import { startEcho, startGateway, startHub, gatewayAvailable } from '../lib/targets.mjs';
 import { sleep } from '../lib/procs.mjs';
 import { measured, gatewayEnv, fdCapacity, CONNECT_CONCURRENCY } from './common.mjs';
+
+/** Ping intervals of the presets (src/routing/schema.ts HEARTBEAT_PRESETS), for the bare floor. */
+const PRESET_INTERVAL_MS = { 'alibaba-clb': 5000, 'aws-alb': 25000, nginx: 25000, 'alibaba-alb': 25000, default: 25000 };
 
 export const name = 'heartbeat';
 export const title = 'Heartbeat cost of idle connections';
@@ -39,19 +42,48 @@ async function one(ctx, p, heartbeat, hub, echo, toks) {
   }
 }
 
+/**
+ * The floor: a bare `ws` server holding the same number of idle connections and pinging each at
+ * the preset's interval with the heartbeat from ws's README (servers/hub.mjs). What any Node
+ * process pays for these pings; the gateway's figure is read against it.
+ */
+async function floor(ctx, p, toks) {
+  const pingMs = PRESET_INTERVAL_MS[p.preset] ?? 25000;
+  const hub = await startHub({ pingMs });
+  const load = await createLoad(workersFor(p.conns));
+  try {
+    const urls = toks.map((k, i) => withToken(hub.url(`/room/c${i}`), k));
+    const c = await load.connect(urls, p.conns, CONNECT_CONCURRENCY);
+    if (c.opened !== p.conns) throw new Error(`${c.opened}/${p.conns} connections (${JSON.stringify(c.errors)})`);
+    await sleep(p.settleMs);
+    const r = await measured(ctx, { hub: hub.pid, load: load.pids[0] }, () => sleep(p.windowMs));
+    const st = await load.stats();
+    const pct = (r.cpu.cpuUs.hub / 1e6 / r.cpu.wallS) * 100;
+    ctx.log(`    bare ws pings every ${pingMs} ms: ${pct.toFixed(2)}% of one core over ${r.cpu.wallS.toFixed(1)} s with ${st.open} open (${st.unexpectedCloses} dropped)`);
+    return { pct, open: st.open, dropped: st.unexpectedCloses, cpu: r.cpu, disturbed: r.disturbed, pingMs };
+  } finally {
+    await load.closeAll().catch(() => {});
+    await load.stop();
+    await hub.stop();
+  }
+}
+
 export async function run(ctx, p, rep) {
   const metrics = {}; const raw = {}; const failed = {};
   if (!ctx.targets.includes('gateway')) return { metrics, raw, skipped: { gateway: 'gateway not selected (--targets)' }, failed };
   const missing = gatewayAvailable();
   if (missing) return { metrics, raw, skipped: {}, failed: { gateway: missing } };
   const hub = p.conns > fdCapacity().relayed;
-  const notes = [`${p.conns} idle connections, ${hub ? `hub route (presence off): ${2 * p.conns} relayed sockets do not fit under RLIMIT_NOFILE ${fdCapacity().limit}` : 'relayed to the echo upstream'}; window ${p.windowMs} ms; preset '${p.preset}'`];
+  const notes = [`${p.conns} idle connections, ${hub ? `hub route (presence off): ${2 * p.conns} relayed sockets do not fit under RLIMIT_NOFILE ${fdCapacity().limit}` : 'relayed to the echo upstream'}; window ${p.windowMs} ms; preset '${p.preset}'; bare-ws-pings = a bare ws server with the same connections pinging each every ${PRESET_INTERVAL_MS[p.preset] ?? 25000} ms (ws's README heartbeat), the floor for any Node process`];
   const echo = hub ? null : await startEcho();
   const toks = await tokens('HS256', 50);
   try {
-    for (const hb of rotate([p.preset, 'off'], rep)) {
-      try { const r = await one(ctx, p, hb, hub, echo, toks); metrics[`gateway.${hb}`] = { cpuPctOfCore: r.pct, dropped: r.dropped }; raw[hb] = r; }
-      catch (e) { failed[`gateway.${hb}`] = e.message; ctx.log(`    ! heartbeat ${hb}: ${e.message.split('\n')[0]}`); }
+    for (const hb of rotate([p.preset, 'off', 'floor'], rep)) {
+      try {
+        const r = hb === 'floor' ? await floor(ctx, p, toks) : await one(ctx, p, hb, hub, echo, toks);
+        metrics[hb === 'floor' ? 'bare-ws-pings' : `gateway.${hb}`] = { cpuPctOfCore: r.pct, dropped: r.dropped };
+        raw[hb] = r;
+      } catch (e) { failed[hb === 'floor' ? 'bare-ws-pings' : `gateway.${hb}`] = e.message; ctx.log(`    ! heartbeat ${hb}: ${e.message.split('\n')[0]}`); }
     }
   } finally { await echo?.stop(); }
   return { metrics, raw, skipped: {}, failed, notes, preset: p.preset };
@@ -60,6 +92,8 @@ export async function run(ctx, p, rep) {
 export const ratios = {
   'gateway CPU % of one core, preset': (m, r) => m[`gateway.${r.preset}`]?.cpuPctOfCore,
   'gateway CPU % of one core, preset minus off': (m, r) => (m[`gateway.${r.preset}`] && m['gateway.off'] ? m[`gateway.${r.preset}`].cpuPctOfCore - m['gateway.off'].cpuPctOfCore : null),
+  'bare ws pings CPU % of one core (floor)': (m) => m['bare-ws-pings']?.cpuPctOfCore,
+  'gateway preset / bare ws pings': (m, r) => (m[`gateway.${r.preset}`] && m['bare-ws-pings']?.cpuPctOfCore ? m[`gateway.${r.preset}`].cpuPctOfCore / m['bare-ws-pings'].cpuPctOfCore : null),
 };
 export const checks = [
   { label: 'Heartbeats for the idle connections cost ≤ 2% of one core', ratio: 'gateway CPU % of one core, preset', op: '<=', limit: 2, unit: '%' },

@@ -1,7 +1,10 @@
 // Bare broadcast hub: the floor for any Node fan-out on this machine. `ws` server; a client on
 // /room/<name> joins channel room:<name>; POST /_wsgate/channels/<channel>/messages sends the body
 // as a text frame to every member and answers { delivered }. No auth, no envelope, no store.
-// Usage: node hub.mjs <port>   Prints "READY <port>".
+// With a ping interval it also runs the heartbeat every `ws` user writes (ws's README pattern:
+// one setInterval, terminate whoever missed the last pong, ping everyone): the floor for the
+// heartbeat-cost scenario.
+// Usage: node hub.mjs <port> [pingIntervalMs]   Prints "READY <port>".
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 
@@ -27,5 +30,16 @@ wss.on('connection', (ws, req) => {
   ws.on('close', () => channels.get(ch)?.delete(ws));
   ws.on('error', () => {});
 });
+const pingMs = Number(process.argv[3] || 0);
+if (pingMs > 0) {
+  setInterval(() => {
+    for (const ws of wss.clients) {
+      if (ws.isAlive === false) { ws.terminate(); continue; }
+      ws.isAlive = false;
+      ws.ping();
+    }
+  }, pingMs);
+  wss.on('connection', (ws) => { ws.isAlive = true; ws.on('pong', () => { ws.isAlive = true; }); });
+}
 server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => console.log(`READY ${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));
