@@ -6,7 +6,7 @@
  * Nothing is upgraded until every check passed and the upstream answered.
  */
 import { Hono } from 'hono';
-import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type HmacVerifierFactory, type Verifier, type VerifierDeps } from './auth/index.ts';
+import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type Verifier, type VerifierDeps } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
@@ -61,7 +61,7 @@ interface RouteRuntime {
  * does: node:crypto); the verifiers use jose/WebCrypto otherwise.
  */
 function verifierDeps(runtime: RuntimeAdapter | undefined): VerifierDeps {
-  const hmac = (runtime as { hmacVerifier?: HmacVerifierFactory } | undefined)?.hmacVerifier;
+  const hmac = runtime?.hmacVerifier;
   return hmac ? { hmac } : {};
 }
 

@@ -3,6 +3,7 @@
  * only interface the core uses. Each runtime adapter (src/runtime/*) wraps its native socket in
  * a Leg; the core never touches a native socket, so it runs unchanged on every runtime.
  */
+import type { HmacVerifierFactory } from '../auth/verify.ts';
 import type { ResolvedRoute } from '../routing/schema.ts';
 
 export type Payload = string | Uint8Array;
@@ -104,6 +105,11 @@ export interface RuntimeAdapter {
   readonly requestScopedIo?: boolean;
   /** The peer address of the client connection, when the runtime knows it. */
   remoteAddress?(request: Request, env: unknown): string | undefined;
+  /**
+   * A synchronous HMAC check for HS* tokens (Node: node:crypto, a few µs instead of a WebCrypto
+   * thread-pool job); the verifiers use jose/WebCrypto when absent.
+   */
+  readonly hmacVerifier?: HmacVerifierFactory;
   accept(
     request: Request,
     env: unknown,

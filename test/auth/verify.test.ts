@@ -269,6 +269,19 @@ describe('a runtime-supplied synchronous HMAC (Node: node:crypto) decides exactl
     for (const v of both()) for (const tok of bad) await expectCode(v.verify(tok), 'token_invalid');
   });
 
+  it('a valid HMAC in a non-canonical encoding (other unused bits in the last character) is refused', async () => {
+    const good = await t.hs(t.claims({}, NOW), { secret });
+    const [h, p, s] = good.split('.') as [string, string, string];
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // 32 bytes are 43 characters; the last one carries 2 bits and 4 unused ones.
+    const last = ALPHABET.indexOf(s.at(-1)!);
+    const variant = `${s.slice(0, -1)}${ALPHABET[last ^ 1]}`;
+    expect(Buffer.from(variant, 'base64url').equals(Buffer.from(s, 'base64url'))).toBe(true); // same bytes
+    const [, sync] = both();
+    await expectCode(sync!.verify(`${h}.${p}.${variant}`), 'token_invalid');
+    expect(await sync!.verify(good)).toBeDefined();
+  });
+
   it('claims are still checked after the signature (expired, forbidden)', async () => {
     const [, sync] = both();
     await expectCode(sync!.verify(await t.hs(t.claims({ exp: t.nowSec(NOW) - 120 }, NOW), { secret })), 'token_expired');

@@ -13,8 +13,10 @@ export const nodeHmacVerifier: HmacVerifierFactory = (alg, secret) => {
   if (!hash) throw new Error(`not an HMAC algorithm: ${alg}`);
   const key = createSecretKey(secret); // a KeyObject: not re-imported per token
   return (signingInput, signature) => {
-    const given = Buffer.from(signature, 'base64url');
-    const expected = createHmac(hash, key).update(signingInput).digest();
+    // Compared as canonical base64url text: Node's base64url decoder skips characters it does
+    // not know, so decoding the given signature would accept altered encodings of a valid one.
+    const expected = Buffer.from(createHmac(hash, key).update(signingInput).digest('base64url'));
+    const given = Buffer.from(signature);
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
 };
