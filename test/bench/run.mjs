@@ -5,8 +5,9 @@
 //   --mem-sizes 1000,5000,20000 --subs 10,1000,10000 --hb-preset NAME --hb-window MS --hb-conns N
 //   --fault SCENARIO (make that scenario throw: checks that a crash exits non-zero)
 // Every process started is stopped by PID at the end, on error and on Ctrl-C.
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync, accessSync, constants } from 'node:fs';
+import { delimiter, join, sep } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { killAllNow, tryRun } from './lib/procs.mjs';
@@ -23,6 +24,29 @@ import * as runtimes from './scenarios/runtimes.mjs';
 
 const ALL = [relay, handshake, memory, broadcast, slow, heartbeat, runtimes];
 
+/**
+ * `npm run` puts node_modules/.bin first on PATH, where the `node` devDependency (Node 24, for
+ * the runtime matrix) lives: the whole bench — gateway "node20", bare relay, echo, load — would
+ * then run on Node 24. Find the Node the user has on PATH outside node_modules.
+ */
+function userNode() {
+  if (!process.execPath.includes(`${sep}node_modules${sep}`)) return null;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir || dir.includes(`${sep}node_modules${sep}`) || dir.endsWith(`${sep}node_modules${sep}.bin`)) continue;
+    const bin = join(dir, 'node');
+    try { accessSync(bin, constants.X_OK); return bin; } catch { /* next */ }
+  }
+  return null;
+}
+
+/** Re-runs this harness under `node`, forwarding signals and the exit code. */
+function rerunUnder(node) {
+  console.log(`[bench] re-running under ${node} (the Node on PATH; npm put node_modules/.bin/node first)`);
+  const child = spawn(node, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, WSGATE_BENCH_REEXEC: '1' } });
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
 function parseArgs(argv) {
   const o = {};
   for (let i = 0; i < argv.length; i++) {
@@ -38,7 +62,7 @@ function parseArgs(argv) {
 }
 
 function environment(ctx) {
-  const nginx = ensureNginx({ install: !ctx.noInstall, log: ctx.log });
+  const nginx = ctx.targets.includes('nginx') ? ensureNginx({ install: !ctx.noInstall, log: ctx.log }) : { reason: 'not selected (--targets)' };
   return {
     date: new Date().toISOString(),
     gitSha: gitSha(), gitDirty: gitDirty(),
@@ -72,7 +96,7 @@ async function main() {
   const env = environment(ctx);
   ctx.log(`[bench] ${smoke ? 'smoke' : 'full'} run: ${selected.map((s) => s.name).join(', ')}; targets ${ctx.targets.join(', ')}; ${ctx.reps} repetition(s); nginx ${env.nginx}`);
   if (env.gateway !== 'src/bin.mjs' && ctx.targets.includes('gateway')) ctx.log(`[bench] !!! ${env.gateway}: gateway figures will be missing and the run exits non-zero`);
-  if (!env.nginx || env.nginx.startsWith('absent')) ctx.log(`[bench] !!! NGINX ABSENT: ${env.nginx} — nginx comparisons will be n/a`);
+  if (ctx.targets.includes('nginx') && (!env.nginx || env.nginx.startsWith('absent'))) ctx.log(`[bench] !!! NGINX ABSENT: ${env.nginx} — nginx comparisons will be n/a`);
 
   const results = {};
   let crashed = 0;
@@ -116,4 +140,6 @@ async function main() {
   return 0;
 }
 
-main().then((code) => { killAllNow(); process.exit(code); }, (e) => { console.error(e); killAllNow(); process.exit(1); });
+const node = process.env.WSGATE_BENCH_REEXEC ? null : userNode();
+if (node) rerunUnder(node);
+else main().then((code) => { killAllNow(); process.exit(code); }, (e) => { console.error(e); killAllNow(); process.exit(1); });
