@@ -52,6 +52,8 @@ export type GatewayApp = Hono & { gateway: GatewayControl };
 interface RouteRuntime {
   verifier: Verifier | undefined;
   counters: SessionCounters;
+  /** The deps every session of this route shares (one object per route, not per connection). */
+  deps?: SessionDeps;
   /** wsgate_handshakes_total{route,outcome}, cells resolved once per outcome. */
   handshakes(outcome: string): Cell;
 }
@@ -233,7 +235,6 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       id,
       route,
       ...(userId !== undefined ? { userId } : {}),
-      claims,
       ...(channel !== undefined ? { channel } : {}),
       ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
       expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
@@ -245,7 +246,9 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       return await runtime.accept(request, env, acceptOpts, (client) => {
         const session = new Session(
           { ...context, client, ...(upstream ? { upstream } : {}), upstreamWhatwg: runtime.upstreamWhatwg ?? false },
-          { ...sessionDeps, counters: rt.counters, ...(runtime.requestScopedIo ? { heartbeat: new HeartbeatScheduler(clock), deadlines: new Deadlines(clock) } : {}) },
+          runtime.requestScopedIo
+            ? { ...sessionDeps, counters: rt.counters, heartbeat: new HeartbeatScheduler(clock), deadlines: new Deadlines(clock) }
+            : (rt.deps ??= { ...sessionDeps, counters: rt.counters }),
         );
         log.info('open', { conn: session.id, route: route.name, ip, sub: userId });
       });

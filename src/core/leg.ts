@@ -82,7 +82,6 @@ export interface AcceptContext {
   route: ResolvedRoute;
   channel?: string;
   userId?: string;
-  claims: Record<string, unknown>;
   expiresAtMs?: number;
   expiryGraceMs: number;
 }

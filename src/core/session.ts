@@ -73,7 +73,6 @@ export interface SessionInit {
   /** Whether the upstream leg only accepts WHATWG client close codes (1000, 3000–4999). */
   upstreamWhatwg?: boolean;
   userId?: string;
-  claims: Record<string, unknown>;
   channel?: string;
   /** Token expiry, epoch ms. */
   expiresAtMs?: number;
@@ -88,7 +87,6 @@ export class Session {
   readonly id: string;
   readonly route: ResolvedRoute;
   readonly userId: string | undefined;
-  readonly claims: Record<string, unknown>;
   readonly channel: string | undefined;
   readonly client: Leg;
   readonly upstream: Leg | undefined;
@@ -119,7 +117,6 @@ export class Session {
     this.id = init.id;
     this.route = init.route;
     this.userId = init.userId;
-    this.claims = init.claims;
     this.channel = init.channel;
     this.client = init.client;
     this.upstream = init.upstream;

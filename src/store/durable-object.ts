@@ -139,7 +139,7 @@ export class ChannelObject {
         id: h.id,
         route: h.route,
         client: leg,
-        ...(h.userId !== undefined ? { userId: h.userId, claims: { sub: h.userId } } : { claims: {} }),
+        ...(h.userId !== undefined ? { userId: h.userId } : {}),
         channel: h.channel,
         ...(h.expiresAtMs !== undefined ? { expiresAtMs: h.expiresAtMs } : {}),
         expiryGraceMs: h.expiryGraceMs,

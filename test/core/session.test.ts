@@ -63,7 +63,7 @@ function make(route: Partial<RouteConfig> = {}, init: { expiresAtMs?: number; gr
   const upstream = new FakeLeg();
   const r = resolveRoute({ path: '/r', upstream: 'ws://u', auth: false, heartbeat: 'off', ...route }, 'test');
   const session = new Session(
-    { id: 's1', route: r, client, upstream, userId: 'u1', claims: {}, expiryGraceMs: init.graceMs ?? 0, ...(init.expiresAtMs !== undefined ? { expiresAtMs: init.expiresAtMs } : {}) },
+    { id: 's1', route: r, client, upstream, userId: 'u1', expiryGraceMs: init.graceMs ?? 0, ...(init.expiresAtMs !== undefined ? { expiresAtMs: init.expiresAtMs } : {}) },
     { clock, heartbeat, deadlines: new Deadlines(clock), registry, log: silent, counters: c },
   );
   return { clock, heartbeat, registry, c, client, upstream, session };

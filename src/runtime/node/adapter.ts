@@ -112,9 +112,8 @@ function onDialTimeout(dial: UpstreamDial): void {
 class UpstreamDial {
   private settled = false;
   private badProtocol: string | undefined;
-  /** The subprotocol the upstream chose, read by the leg (a holder, not a closure). */
-  private readonly chosen = { value: '' };
-  private readonly leg: Leg;
+  /** The subprotocol the upstream chose ('' for none). */
+  private chosen = '';
   private readonly timer: ReturnType<typeof setTimeout>;
 
   constructor(
@@ -126,8 +125,6 @@ class UpstreamDial {
   ) {
     (ws as Dialling)[DIAL] = this;
     ws.once('upgrade', onDialUpgrade);
-    // Build the leg now so messages sent by the upstream right after its 101 are buffered.
-    this.leg = wsLeg(ws, this.chosen);
     this.timer = setTimeout(onDialTimeout, req.timeoutMs, this);
     signal?.addEventListener('abort', this, { once: true });
     ws.once('open', onDialOpen);
@@ -145,7 +142,7 @@ class UpstreamDial {
     const p = res.headers['sec-websocket-protocol'];
     if (p === undefined) return;
     delete res.headers['sec-websocket-protocol'];
-    if (this.req.protocols.includes(p)) this.chosen.value = p;
+    if (this.req.protocols.includes(p)) this.chosen = p;
     else {
       this.badProtocol = p;
       this.ws.terminate();
@@ -155,13 +152,13 @@ class UpstreamDial {
   open(): void {
     if (this.settled) return this.ws.terminate();
     this.settle();
-    // After the handshake nothing of the dial may stay referenced by the socket's listeners.
+    // Nothing of the dial may stay referenced by the socket's listeners, and the socket's event
+    // table is started afresh: removing the dial's five listeners one by one would leave it a
+    // dictionary twice the size for the connection's life. The leg attaches its listeners now;
+    // ws emits 'open' before it parses any frame, so no message can be missed.
     const ws = this.ws;
-    ws.off('error', onDialError);
-    ws.off('close', onDialClose);
-    ws.off('unexpected-response', onDialUnexpectedResponse);
-    ws.off('upgrade', onDialUpgrade);
-    this.resolve(this.leg);
+    ws.removeAllListeners();
+    this.resolve(wsLeg(ws, this.chosen));
   }
 
   closedEarly(why: string): void {

@@ -40,13 +40,12 @@ function onWsPong(this: WebSocket): void {
 }
 
 class WsLeg implements Leg {
-  readonly canPing = true;
   /** @internal */ readonly ev = new LegEvents();
   private drainArmed = false;
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly protocolOverride: { value: string } | undefined,
+    private readonly protocolOverride: string | undefined,
   ) {
     (ws as Owned)[LEG] = this;
     ws.on('message', onWsMessage);
@@ -60,8 +59,12 @@ class WsLeg implements Leg {
     this.ev.handlers?.drain();
   }
 
+  get canPing(): boolean {
+    return true;
+  }
+
   get protocol(): string {
-    return this.protocolOverride ? this.protocolOverride.value : this.ws.protocol;
+    return this.protocolOverride ?? this.ws.protocol;
   }
 
   get bufferedAmount(): number {
@@ -107,10 +110,7 @@ class WsLeg implements Leg {
   }
 }
 
-/**
- * `protocol` overrides ws.protocol (dialled legs negotiate the subprotocol themselves). It is a
- * holder object, not a closure, so the dial's scope is not kept alive by the leg.
- */
-export function wsLeg(ws: WebSocket, protocol?: { value: string }): Leg {
+/** `protocol` overrides ws.protocol (dialled legs negotiate the subprotocol themselves). */
+export function wsLeg(ws: WebSocket, protocol?: string): Leg {
   return new WsLeg(ws, protocol);
 }
