@@ -6,7 +6,7 @@
  * Nothing is upgraded until every check passed and the upstream answered.
  */
 import { Hono } from 'hono';
-import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type Verifier, type VerifierDeps } from './auth/index.ts';
+import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type Verifier } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
@@ -58,20 +58,14 @@ interface RouteRuntime {
   handshakes(outcome: string): Cell;
 }
 
-/**
- * A runtime adapter may offer a synchronous HMAC for HS* tokens (`hmacVerifier`, the Node adapter
- * does: node:crypto); the verifiers use jose/WebCrypto otherwise.
- */
-function verifierDeps(runtime: RuntimeAdapter | undefined): VerifierDeps {
-  const hmac = runtime?.hmacVerifier;
-  return hmac ? { hmac } : {};
-}
+/** The runtime's synchronous HMAC for HS* tokens when it has one (Node); jose/WebCrypto otherwise. */
+const hmacDeps = (opts: ResolvedOptions) => (opts.runtime?.hmacVerifier ? { hmac: opts.runtime.hmacVerifier } : {});
 
 /** Admin tokens are verified with the gateway-wide keys, when there are any. */
 function adminVerifier(opts: ResolvedOptions): Verifier | undefined {
   try {
     const auth = resolveAuth(undefined, opts.env, 'gateway-wide auth (admin API)');
-    return auth ? createVerifier(auth, verifierDeps(opts.runtime)) : undefined;
+    return auth ? createVerifier(auth, hmacDeps(opts)) : undefined;
   } catch {
     return undefined;
   }
@@ -105,7 +99,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
         if (!c) handshakeCells.set(outcome, (c = metrics.handshakes.cell({ ...labels, outcome })));
         return c;
       },
-      verifier: auth ? createVerifier(auth, verifierDeps(opts.runtime)) : undefined,
+      verifier: auth ? createVerifier(auth, hmacDeps(opts)) : undefined,
       counters: {
         msgIn: metrics.messages.cell({ ...labels, direction: 'in' }),
         msgOut: metrics.messages.cell({ ...labels, direction: 'out' }),
