@@ -34,7 +34,6 @@ export interface Channels extends ChannelHooks {
   dispose(): Promise<void>;
 }
 
-
 export function createChannels(deps: { store: Store; registry: Registry; log: Logger; clock: Clock; ttlSec: number; metrics: GatewayMetrics }): Channels {
   const { store, registry, log, clock } = deps;
   const instance = crypto.randomUUID().slice(0, 12);
@@ -71,7 +70,6 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     delivered.v += n;
     return n;
   }
-
 
   function announce(channel: string, event: 'join' | 'leave', user: string): void {
     const snap = snapshots.get(channel) ?? new Set<string>();
