@@ -1,27 +1,25 @@
 /**
- * createGateway(options) → a Hono app. The handshake pipeline runs in this order, cheapest and
- * safest first (RELIABILITY A–F): draining? → route match (404) → plain request (426/405) →
- * handshake shape (400/426) → URL size (414) → capacity (503) → per-IP handshakes (429) →
- * origin (403) → token (401/403) → per-user cap (429) → upstream dial (502/504) → accept.
- * Nothing is upgraded until every check passed and the upstream answered.
+ * createGateway(options) → a Hono app: the wiring of one gateway instance (options, router,
+ * registry, timers, store and channels) and its controls (drain, publish, close, warm, dispose).
+ * The upgrade pipeline itself lives in http/upgrade.ts; nothing is upgraded until every check
+ * passed and the upstream answered.
  */
 import { Hono } from 'hono';
-import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type Verifier } from './auth/index.ts';
+import { createVerifier, resolveAuth, type Verifier } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
-import type { AcceptContext, Leg, RuntimeAdapter } from './core/leg.ts';
 import { Registry } from './core/registry.ts';
-import { Session, type CloseCause, type SessionCounters, type SessionDeps } from './core/session.ts';
-import { claimHeaderValues, dialWithFailover, orderTargets } from './core/upstream.ts';
+import type { SessionDeps } from './core/session.ts';
 import { errorResponse, GatewayError, toGatewayError } from './errors.ts';
 import { mountAdminApi } from './http/admin.ts';
 import { mountDemo } from './http/demo.ts';
-import { checkHandshake, checkOrigin, clientAddress, isUpgradeRequest } from './http/handshake.ts';
 import { mountProbes } from './http/probes.ts';
-import { createGatewayMetrics, type Cell } from './metrics.ts';
+import { hmacDeps, prepareRoute, type RouteRuntime } from './http/route-runtime.ts';
+import { createUpgradeHandler } from './http/upgrade.ts';
+import { createGatewayMetrics } from './metrics.ts';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.ts';
-import { buildUpstreamUrl, Router } from './routing/router.ts';
+import { Router } from './routing/router.ts';
 import type { ResolvedRoute } from './routing/schema.ts';
 import { createMemoryStore } from './store/memory.ts';
 
@@ -49,18 +47,6 @@ export interface GatewayControl {
 
 export type GatewayApp = Hono & { gateway: GatewayControl };
 
-interface RouteRuntime {
-  verifier: Verifier | undefined;
-  counters: SessionCounters;
-  /** The deps every session of this route shares (one object per route, not per connection). */
-  deps?: SessionDeps;
-  /** wsgate_handshakes_total{route,outcome}, cells resolved once per outcome. */
-  handshakes(outcome: string): Cell;
-}
-
-/** The runtime's synchronous HMAC for HS* tokens when it has one (Node); jose/WebCrypto otherwise. */
-const hmacDeps = (opts: ResolvedOptions) => (opts.runtime?.hmacVerifier ? { hmac: opts.runtime.hmacVerifier } : {});
-
 /** Admin tokens are verified with the gateway-wide keys, when there are any. */
 function adminVerifier(opts: ResolvedOptions): Verifier | undefined {
   try {
@@ -83,175 +69,26 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   const store = opts.store ?? (needsStore ? createMemoryStore() : undefined);
   const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics }) : undefined;
   const perRoute = new Map<ResolvedRoute, RouteRuntime>();
-  for (const route of opts.routes) perRoute.set(route, prepareRoute(route));
-  const handshakesPerIp = new Map<string, number>();
-  let inFlight = 0;
+  for (const route of opts.routes) perRoute.set(route, prepareRoute(route, opts, metrics));
   let draining = false;
 
-  function prepareRoute(route: ResolvedRoute): RouteRuntime {
-    const auth = resolveAuth(route.auth, opts.env, route.source);
-    const labels = { route: route.name };
-    const closeCells = new Map<string, { v: number }>();
-    const handshakeCells = new Map<string, Cell>();
-    return {
-      handshakes(outcome) {
-        let c = handshakeCells.get(outcome);
-        if (!c) handshakeCells.set(outcome, (c = metrics.handshakes.cell({ ...labels, outcome })));
-        return c;
-      },
-      verifier: auth ? createVerifier(auth, hmacDeps(opts)) : undefined,
-      counters: {
-        msgIn: metrics.messages.cell({ ...labels, direction: 'in' }),
-        msgOut: metrics.messages.cell({ ...labels, direction: 'out' }),
-        bytesIn: metrics.bytes.cell({ ...labels, direction: 'in' }),
-        bytesOut: metrics.bytes.cell({ ...labels, direction: 'out' }),
-        open: metrics.connectionsOpen.cell(labels),
-        hbClient: metrics.heartbeatTimeouts.cell({ ...labels, leg: 'client' }),
-        hbUpstream: metrics.heartbeatTimeouts.cell({ ...labels, leg: 'upstream' }),
-        close(code: number, cause: CloseCause) {
-          const k = `${code}/${cause}`;
-          let c = closeCells.get(k);
-          if (!c) closeCells.set(k, (c = metrics.closes.cell({ ...labels, code, cause })));
-          c.v++;
-        },
-      },
-    };
-  }
-
-  const sessionDeps: SessionDeps = {
-    clock,
-    heartbeat,
-    deadlines,
-    registry,
-    log,
-    ...(channels ? { channels } : {}),
-    counters: undefined as unknown as SessionCounters, // set per session below
+  const shared = { clock, heartbeat, deadlines, registry, log, ...(channels ? { channels } : {}) };
+  const routeDeps = new Map<ResolvedRoute, SessionDeps>();
+  const sessionDeps = (route: ResolvedRoute): SessionDeps => {
+    const counters = perRoute.get(route)!.counters;
+    // workerd: timers must belong to the request that owns the socket, so each session gets its own.
+    if (opts.runtime?.requestScopedIo) return { ...shared, counters, heartbeat: new HeartbeatScheduler(clock), deadlines: new Deadlines(clock) };
+    let d = routeDeps.get(route);
+    if (!d) routeDeps.set(route, (d = { ...shared, counters }));
+    return d;
   };
 
   const app = new Hono() as GatewayApp;
   mountProbes(app, { isDraining: () => draining, store, metrics, registry, verifiers: () => [...perRoute.values()].map((r) => r.verifier) });
   if (opts.devPage) mountDemo(app, { secret: opts.env.JWT_SECRET });
   mountAdminApi(app, { channels, registry, adminSecret: opts.adminSecret, verifier: adminVerifier(opts) });
-
-  app.all('*', async (c) => {
-    const request = c.req.raw;
-    const url = new URL(request.url);
-    const upgrade = isUpgradeRequest(request);
-    const match = router.match(url.pathname);
-    if (!match) throw new GatewayError('not_found');
-    const { route, params } = match;
-    const rt = perRoute.get(route)!;
-    if (!upgrade) {
-      if (request.method === 'GET' || request.method === 'HEAD')
-        throw new GatewayError('upgrade_required', `Connect with a WebSocket client: ws://${url.host}${url.pathname}?token=<JWT>`, { upgrade: 'websocket' });
-      throw new GatewayError('method_not_allowed', undefined, { allow: 'GET' });
-    }
-    const runtime = opts.runtime;
-    const ip = clientAddress(runtime?.remoteAddress?.(request, c.env), request.headers.get('x-forwarded-for'), opts.trustedProxies);
-    try {
-      if (draining) throw new GatewayError('draining', undefined, { 'retry-after': '5' });
-      checkHandshake(request);
-      if (url.pathname.length + url.search.length > opts.maxUrlBytes) throw new GatewayError('uri_too_long');
-      if (registry.size + inFlight >= opts.maxConnections) throw new GatewayError('overloaded', undefined, { 'retry-after': '5' });
-      if (!runtime) throw new GatewayError('internal', 'No runtime adapter configured');
-      const n = handshakesPerIp.get(ip) ?? 0;
-      if (n >= opts.maxHandshakesPerIp) throw new GatewayError('too_many_connections', 'Too many handshakes in progress from this address');
-      handshakesPerIp.set(ip, n + 1);
-      inFlight++;
-      try {
-        const res = await handshake(c.env, request, url, route, params, ip, runtime);
-        rt.handshakes('accepted').v++;
-        return res;
-      } finally {
-        inFlight--;
-        const left = (handshakesPerIp.get(ip) ?? 1) - 1;
-        if (left === 0) handshakesPerIp.delete(ip);
-        else handshakesPerIp.set(ip, left);
-      }
-    } catch (err) {
-      const e = toGatewayError(err);
-      if (e.code === 'internal') log.error('handshake_error', { route: route.name, error: String(err) });
-      rt.handshakes(e.code).v++;
-      log.info('handshake_rejected', { route: route.name, code: e.code, ip, origin: request.headers.get('origin') });
-      throw e;
-    }
-  });
-
-  async function handshake(
-    env: unknown,
-    request: Request,
-    url: URL,
-    route: ResolvedRoute,
-    params: Record<string, string>,
-    ip: string,
-    runtime: RuntimeAdapter,
-  ): Promise<Response> {
-    checkOrigin(route, request.headers.get('origin'));
-    const rt = perRoute.get(route)!;
-    let claims: Record<string, unknown> = {};
-    let expiresAtMs: number | undefined;
-    let token: string | undefined;
-    let search = url.search;
-    if (rt.verifier) {
-      const auth = rt.verifier.auth;
-      token = extractToken(request, auth, url.search).token;
-      const verified = await rt.verifier.verify(token);
-      claims = verified.claims as Record<string, unknown>;
-      expiresAtMs = verified.expiresAtMs;
-      search = stripTokenFromSearch(url.search, auth.queryParam);
-    }
-    const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
-    if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)
-      throw new GatewayError('too_many_connections', 'Too many connections for this user');
-    const id = crypto.randomUUID();
-    const signal = (env as { signal?: AbortSignal } | undefined)?.signal;
-    let upstream: Leg | undefined;
-    if (route.upstreams.length > 0) {
-      const headers: Record<string, string> = {
-        'x-forwarded-for': ip,
-        'x-forwarded-host': request.headers.get('host') ?? url.host,
-        'x-forwarded-proto': url.protocol === 'https:' ? 'https' : 'http',
-        'x-request-id': id,
-        ...claimHeaderValues(claims, route.claimHeaders),
-      };
-      for (const h of ['origin', 'user-agent', 'accept-language']) {
-        const v = request.headers.get(h);
-        if (v !== null) headers[h] = v;
-      }
-      if (route.forwardToken && token !== undefined) headers.authorization = `Bearer ${token}`;
-      const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, search)), userId);
-      upstream = await dialWithFailover(runtime, route, { urls, protocols: upstreamProtocols(request), headers }, signal, (kind) =>
-        metrics.upstreamFailures.inc({ route: route.name, kind }),
-      );
-    }
-    const channel = route.channel ? channels!.channelName(route.channel, params, claims) : undefined;
-    const context: AcceptContext = {
-      id,
-      route,
-      ...(userId !== undefined ? { userId } : {}),
-      ...(channel !== undefined ? { channel } : {}),
-      ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
-      expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
-    };
-    try {
-      // A drain that started while we were dialling wins: never accept after it (I4).
-      if (draining) throw new GatewayError('draining', undefined, { 'retry-after': '5' });
-      const acceptOpts = { ...(upstream?.protocol ? { protocol: upstream.protocol } : {}), maxPayload: route.maxMessageBytes, context };
-      return await runtime.accept(request, env, acceptOpts, (client) => {
-        const session = new Session(
-          { ...context, client, ...(upstream ? { upstream } : {}), upstreamWhatwg: runtime.upstreamWhatwg ?? false },
-          runtime.requestScopedIo
-            ? { ...sessionDeps, counters: rt.counters, heartbeat: new HeartbeatScheduler(clock), deadlines: new Deadlines(clock) }
-            : (rt.deps ??= { ...sessionDeps, counters: rt.counters }),
-        );
-        log.info('open', { conn: session.id, route: route.name, ip, sub: userId });
-      });
-    } catch (err) {
-      upstream?.close(1001, 'Client went away');
-      upstream?.terminate();
-      throw err instanceof GatewayError ? err : new GatewayError('bad_request', 'Client went away during the handshake');
-    }
-  }
+  const upgrade = createUpgradeHandler({ opts, router, registry, metrics, channels, perRoute, sessionDeps, isDraining: () => draining });
+  app.all('*', upgrade);
 
   app.onError((err) => errorResponse(toGatewayError(err)));
   app.notFound(() => errorResponse(new GatewayError('not_found')));
@@ -271,7 +108,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       const step = sessions.length > 1 ? windowMs / sessions.length : 0;
       sessions.forEach((s, i) => clock.setTimeout(() => s.close(1001, 'Gateway is shutting down', 'drain'), i * step));
       const started = clock.now();
-      while ((registry.size > 0 || inFlight > 0) && clock.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 50));
+      while ((registry.size > 0 || upgrade.inFlight > 0) && clock.now() - started < deadlineMs) await new Promise<void>((r) => clock.setTimeout(r, 50));
       for (const s of registry.byId.values()) s.close(1001, 'Gateway is shutting down', 'drain');
     },
     publish: (channel, data) => (channels ? channels.publish(channel, data) : Promise.reject(new GatewayError('store_unavailable', 'No route has a channel'))),

@@ -101,3 +101,37 @@ export function createGatewayMetrics() {
   };
 }
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/**
+ * The cells one route's hot paths bump: message and byte counters, the open gauge, heartbeat
+ * timeouts, and closes and handshake outcomes resolved once per distinct label set.
+ */
+export function createRouteCells(metrics: GatewayMetrics, route: string) {
+  const labels = { route };
+  const closeCells = new Map<string, Cell>();
+  const handshakeCells = new Map<string, Cell>();
+  return {
+    /** wsgate_handshakes_total{route,outcome}. */
+    handshakes(outcome: string): Cell {
+      let c = handshakeCells.get(outcome);
+      if (!c) handshakeCells.set(outcome, (c = metrics.handshakes.cell({ ...labels, outcome })));
+      return c;
+    },
+    counters: {
+      msgIn: metrics.messages.cell({ ...labels, direction: 'in' }),
+      msgOut: metrics.messages.cell({ ...labels, direction: 'out' }),
+      bytesIn: metrics.bytes.cell({ ...labels, direction: 'in' }),
+      bytesOut: metrics.bytes.cell({ ...labels, direction: 'out' }),
+      open: metrics.connectionsOpen.cell(labels),
+      hbClient: metrics.heartbeatTimeouts.cell({ ...labels, leg: 'client' }),
+      hbUpstream: metrics.heartbeatTimeouts.cell({ ...labels, leg: 'upstream' }),
+      close(code: number, cause: string): void {
+        const k = `${code}/${cause}`;
+        let c = closeCells.get(k);
+        if (!c) closeCells.set(k, (c = metrics.closes.cell({ ...labels, code, cause })));
+        c.v++;
+      },
+    },
+  };
+}
+export type RouteCells = ReturnType<typeof createRouteCells>;

@@ -86,6 +86,21 @@ export interface AcceptContext {
   expiryGraceMs: number;
 }
 
+const upgraded = new WeakSet<Response>();
+
+/**
+ * The answer of an `accept` whose runtime wrote the 101 on its own socket (Node, Bun): it passes
+ * through Hono like any Response, and the server that called the app sends nothing for it.
+ */
+export function upgradedResponse(): Response {
+  const res = new Response(null, { status: 204 });
+  upgraded.add(res);
+  return res;
+}
+
+/** Whether `res` came from `upgradedResponse()`: the connection is already a WebSocket. */
+export const wasUpgraded = (res: Response): boolean => upgraded.has(res);
+
 /**
  * What a runtime provides. `accept` completes the client handshake after every check passed and
  * the upstream is connected; it returns the Response the runtime expects from the fetch handler.
@@ -102,6 +117,8 @@ export interface RuntimeAdapter {
    * request: the gateway then gives each session its own heartbeat scheduler.
    */
   readonly requestScopedIo?: boolean;
+  /** Aborted when the client's connection closes before its handshake completed (Node). */
+  handshakeSignal?(request: Request, env: unknown): AbortSignal | undefined;
   /** The peer address of the client connection, when the runtime knows it. */
   remoteAddress?(request: Request, env: unknown): string | undefined;
   /**

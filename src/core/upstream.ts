@@ -33,6 +33,39 @@ export function orderTargets(route: ResolvedRoute, urls: string[], subject: stri
   return [...urls.slice(start), ...urls.slice(0, start)];
 }
 
+export interface UpstreamHeaderInput {
+  request: Request;
+  url: URL;
+  /** The client's address as the gateway determined it. */
+  ip: string;
+  /** The connection id, sent as X-Request-Id. */
+  id: string;
+  claims: Record<string, unknown>;
+  route: ResolvedRoute;
+  /** The verified token, forwarded as `Authorization: Bearer` only when the route opts in. */
+  token: string | undefined;
+}
+
+/** Client headers passed through unchanged: what an upstream commonly logs or localises by. */
+const PASSED_THROUGH = ['origin', 'user-agent', 'accept-language'];
+
+/** The headers of the upstream handshake: forwarding facts, the claim headers, a few client headers. */
+export function upstreamHeaders({ request, url, ip, id, claims, route, token }: UpstreamHeaderInput): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-forwarded-for': ip,
+    'x-forwarded-host': request.headers.get('host') ?? url.host,
+    'x-forwarded-proto': url.protocol === 'https:' ? 'https' : 'http',
+    'x-request-id': id,
+    ...claimHeaderValues(claims, route.claimHeaders),
+  };
+  for (const h of PASSED_THROUGH) {
+    const v = request.headers.get(h);
+    if (v !== null) headers[h] = v;
+  }
+  if (route.forwardToken && token !== undefined) headers.authorization = `Bearer ${token}`;
+  return headers;
+}
+
 /** Header values from claims: strings as they are, others as JSON; CR/LF never pass. */
 export function claimHeaderValues(claims: Record<string, unknown>, map: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};

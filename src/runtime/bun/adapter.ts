@@ -12,7 +12,7 @@
  * server-wide `backpressureLimit` sits above every route's `maxBufferedBytes`, so the core's cap
  * is reached first; `closeOnBackpressureLimit` is the safety net.
  */
-import type { Leg, RuntimeAdapter } from '../../core/leg.ts';
+import { upgradedResponse, type Leg, type RuntimeAdapter } from '../../core/leg.ts';
 import { dialWhatwg, legEvents } from '../../core/whatwg-leg.ts';
 import type { BunEnv, BunServerWebSocket, BunSocketData } from './types.ts';
 
@@ -105,8 +105,7 @@ export function createBunAdapter(): RuntimeAdapter {
       // An empty value makes Bun send no Sec-WebSocket-Protocol at all (never an offered carrier).
       if (!e.server.upgrade(request, { data, headers: { 'Sec-WebSocket-Protocol': opts.protocol ?? '' } }))
         throw new Error('client went away during the handshake');
-      e.accepted = true;
-      return new Response(null, { status: 200, headers: { 'x-wsgate-accepted': '1' } });
+      return upgradedResponse();
     },
   };
 }

@@ -3,6 +3,7 @@
  * (npm run start:bun): the gateway on Bun.serve. Bun runs the TypeScript sources and `.ts`
  * route files natively.
  */
+import { wasUpgraded } from '../../core/leg.ts';
 import { drainOnSignals, startGateway } from '../entry.ts';
 import { bunWebSocketHandlers, createBunAdapter, type BunEnv, type BunServer } from './adapter.ts';
 
@@ -19,7 +20,7 @@ const server = Bun.serve({
   async fetch(req: Request, srv: BunServer) {
     const env: BunEnv = { server: srv };
     const res = await app.fetch(req, env);
-    return env.accepted ? undefined : res;
+    return wasUpgraded(res) ? undefined : res;
   },
   // Above every route's own cap, so the core closes a slow client (4408) before Bun would.
   websocket: bunWebSocketHandlers({ maxPayloadLength, backpressureLimit: Math.max(...routes.map((r) => r.maxBufferedBytes)) + maxPayloadLength + (1 << 20) }),

@@ -22,12 +22,10 @@ export interface BunServer {
 /** What main.ts passes to app.fetch as `env`. */
 export interface BunEnv {
   server: BunServer;
-  accepted?: boolean;
 }
 export interface BunSocketData {
   open(ws: BunServerWebSocket): void;
   maxPayload: number;
   protocol: string;
   events?: ReturnType<typeof legEvents>;
-  onDrain?: () => void;
 }

@@ -9,7 +9,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { HmacVerifierFactory } from '../../auth/verify.ts';
-import { UpstreamDialError, type Leg, type RuntimeAdapter, type UpstreamRequest } from '../../core/leg.ts';
+import { upgradedResponse, UpstreamDialError, type Leg, type RuntimeAdapter, type UpstreamRequest } from '../../core/leg.ts';
 import { nodeHmacVerifier } from './hmac.ts';
 import { wsLeg } from './ws-leg.ts';
 
@@ -21,7 +21,6 @@ export interface NodeUpgradeEnv {
   /** Aborted when the client's TCP connection closes before the upgrade completes. */
   signal: AbortSignal;
   remoteAddress: string | undefined;
-  accepted?: boolean;
 }
 
 const CHOSEN = Symbol('wsgate.protocol');
@@ -50,6 +49,7 @@ export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVer
     hmacVerifier: nodeHmacVerifier,
     connectUpstream: (req, signal) => dialUpstream(req, signal),
     remoteAddress: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.remoteAddress,
+    handshakeSignal: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.signal,
     accept(_request, env, opts, onOpen) {
       const e = env as NodeUpgradeEnv;
       if (e.signal.aborted || e.socket.destroyed || !e.socket.writable) throw new Error(CLIENT_GONE);
@@ -66,9 +66,8 @@ export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVer
         gaveUp = true;
         throw new Error(CLIENT_GONE);
       }
-      e.accepted = true;
       onOpen(wsLeg(client));
-      return new Response(null, { status: 200, headers: { 'x-wsgate-accepted': '1' } });
+      return upgradedResponse();
     },
     dispose() {
       for (const wss of servers.values()) wss.close();

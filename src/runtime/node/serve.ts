@@ -12,6 +12,7 @@ import { getRequestListener } from '@hono/node-server';
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { wasUpgraded } from '../../core/leg.ts';
 import type { GatewayApp } from '../../gateway.ts';
 import { drainOnSignals } from '../entry.ts';
 import type { NodeUpgradeEnv } from './adapter.ts';
@@ -80,7 +81,7 @@ export function attachUpgrade(server: Server, app: GatewayApp, secure: boolean):
         res = new Response(JSON.stringify({ error: 'internal', message: 'Internal gateway error' }), { status: 500 });
       }
       socket.off('close', onClose);
-      if (!env.accepted) await writeResponse(socket, res).catch(() => socket.destroy());
+      if (!wasUpgraded(res)) await writeResponse(socket, res).catch(() => socket.destroy());
     })();
   });
 }

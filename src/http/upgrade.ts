@@ -1,0 +1,168 @@
+/**
+ * The upgrade pipeline: one Hono handler that turns a WebSocket upgrade request into a relayed
+ * session, or into a JSON error before anything is upgraded. Checks run cheapest and safest
+ * first: draining? → route match (404, or the next handler when the app has more routes) →
+ * plain request (426/405) → handshake shape (400/426) → URL size (414) → capacity (503) →
+ * per-IP handshakes (429) → origin (403) → token (401/403) → per-user cap (429) → upstream
+ * dial (502/504) → accept.
+ */
+import type { Context, Next } from 'hono';
+import { extractToken, stripTokenFromSearch, upstreamProtocols } from '../auth/index.ts';
+import type { Channels } from '../core/channels.ts';
+import type { AcceptContext, Leg, RuntimeAdapter } from '../core/leg.ts';
+import type { Registry } from '../core/registry.ts';
+import { Session, type SessionDeps } from '../core/session.ts';
+import { dialWithFailover, orderTargets, upstreamHeaders } from '../core/upstream.ts';
+import { GatewayError, toGatewayError } from '../errors.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { ResolvedOptions } from '../options.ts';
+import { buildUpstreamUrl, type Router } from '../routing/router.ts';
+import type { ResolvedRoute } from '../routing/schema.ts';
+import { checkHandshake, checkOrigin, clientAddress, isUpgradeRequest } from './handshake.ts';
+import type { RouteRuntime } from './route-runtime.ts';
+
+export interface UpgradeDeps {
+  opts: ResolvedOptions;
+  router: Router;
+  registry: Registry;
+  metrics: GatewayMetrics;
+  channels: Channels | undefined;
+  perRoute: ReadonlyMap<ResolvedRoute, RouteRuntime>;
+  /** The session deps for a route (one shared object per route, or fresh ones per request on workerd). */
+  sessionDeps(route: ResolvedRoute): SessionDeps;
+  isDraining(): boolean;
+}
+
+export interface UpgradeHandler {
+  (c: Context, next: Next): Promise<Response | void>;
+  /** Handshakes between their first check and their accept (they count towards the capacity). */
+  readonly inFlight: number;
+}
+
+/**
+ * The path the router sees: when the gateway is mounted under a prefix (`app.route('/ws',
+ * gateway)`), Hono reports this handler's route as `/ws/*`, and the prefix is taken off.
+ */
+function routedPath(c: Context, pathname: string): string {
+  const routePath = c.req.routePath;
+  if (!routePath || routePath === '*' || routePath === '/*') return pathname;
+  const prefix = routePath.endsWith('/*') ? routePath.slice(0, -2) : routePath;
+  return prefix && pathname.startsWith(prefix) ? pathname.slice(prefix.length) || '/' : pathname;
+}
+
+export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
+  const { opts, router, registry, metrics, channels, perRoute } = deps;
+  const { log } = opts;
+  const handshakesPerIp = new Map<string, number>();
+  let inFlight = 0;
+
+  const handler = async (c: Context, next: Next): Promise<Response | void> => {
+    const request = c.req.raw;
+    const url = new URL(request.url);
+    const match = router.match(routedPath(c, url.pathname));
+    // Not ours: a route the application added next to the gateway may take it; else JSON 404.
+    if (!match) return next();
+    const { route, params } = match;
+    const rt = perRoute.get(route)!;
+    if (!isUpgradeRequest(request)) {
+      if (request.method === 'GET' || request.method === 'HEAD')
+        throw new GatewayError('upgrade_required', `Connect with a WebSocket client: ws://${url.host}${url.pathname}?token=<JWT>`, { upgrade: 'websocket' });
+      throw new GatewayError('method_not_allowed', undefined, { allow: 'GET' });
+    }
+    const runtime = opts.runtime;
+    const ip = clientAddress(runtime?.remoteAddress?.(request, c.env), request.headers.get('x-forwarded-for'), opts.trustedProxies);
+    try {
+      if (deps.isDraining()) throw new GatewayError('draining', undefined, { 'retry-after': '5' });
+      checkHandshake(request);
+      if (url.pathname.length + url.search.length > opts.maxUrlBytes) throw new GatewayError('uri_too_long');
+      if (registry.size + inFlight >= opts.maxConnections) throw new GatewayError('overloaded', undefined, { 'retry-after': '5' });
+      if (!runtime) throw new GatewayError('internal', 'No runtime adapter configured');
+      const n = handshakesPerIp.get(ip) ?? 0;
+      if (n >= opts.maxHandshakesPerIp) throw new GatewayError('too_many_connections', 'Too many handshakes in progress from this address');
+      handshakesPerIp.set(ip, n + 1);
+      inFlight++;
+      try {
+        const res = await handshake(c.env, request, url, route, params, ip, runtime);
+        rt.handshakes('accepted').v++;
+        return res;
+      } finally {
+        inFlight--;
+        const left = (handshakesPerIp.get(ip) ?? 1) - 1;
+        if (left === 0) handshakesPerIp.delete(ip);
+        else handshakesPerIp.set(ip, left);
+      }
+    } catch (err) {
+      const e = toGatewayError(err);
+      if (e.code === 'internal') log.error('handshake_error', { route: route.name, error: String(err) });
+      rt.handshakes(e.code).v++;
+      log.info('handshake_rejected', { route: route.name, code: e.code, ip, origin: request.headers.get('origin') });
+      throw e;
+    }
+  };
+
+  async function handshake(
+    env: unknown,
+    request: Request,
+    url: URL,
+    route: ResolvedRoute,
+    params: Record<string, string>,
+    ip: string,
+    runtime: RuntimeAdapter,
+  ): Promise<Response> {
+    checkOrigin(route, request.headers.get('origin'));
+    const rt = perRoute.get(route)!;
+    let claims: Record<string, unknown> = {};
+    let expiresAtMs: number | undefined;
+    let token: string | undefined;
+    let search = url.search;
+    if (rt.verifier) {
+      const auth = rt.verifier.auth;
+      token = extractToken(request, auth, url.search).token;
+      const verified = await rt.verifier.verify(token);
+      claims = verified.claims as Record<string, unknown>;
+      expiresAtMs = verified.expiresAtMs;
+      search = stripTokenFromSearch(url.search, auth.queryParam);
+    }
+    const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
+    if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)
+      throw new GatewayError('too_many_connections', 'Too many connections for this user');
+    const id = crypto.randomUUID();
+    const signal = runtime.handshakeSignal?.(request, env);
+    let upstream: Leg | undefined;
+    if (route.upstreams.length > 0) {
+      const headers = upstreamHeaders({ request, url, ip, id, claims, route, token });
+      const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, search)), userId);
+      upstream = await dialWithFailover(runtime, route, { urls, protocols: upstreamProtocols(request), headers }, signal, (kind) =>
+        metrics.upstreamFailures.inc({ route: route.name, kind }),
+      );
+    }
+    const channel = route.channel ? channels!.channelName(route.channel, params, claims) : undefined;
+    const context: AcceptContext = {
+      id,
+      route,
+      ...(userId !== undefined ? { userId } : {}),
+      ...(channel !== undefined ? { channel } : {}),
+      ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+      expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
+    };
+    try {
+      // A drain that started while we were dialling wins: never accept after it.
+      if (deps.isDraining()) throw new GatewayError('draining', undefined, { 'retry-after': '5' });
+      const acceptOpts = { ...(upstream?.protocol ? { protocol: upstream.protocol } : {}), maxPayload: route.maxMessageBytes, context };
+      return await runtime.accept(request, env, acceptOpts, (client) => {
+        const session = new Session(
+          { ...context, client, ...(upstream ? { upstream } : {}), upstreamWhatwg: runtime.upstreamWhatwg ?? false },
+          deps.sessionDeps(route),
+        );
+        log.info('open', { conn: session.id, route: route.name, ip, sub: userId });
+      });
+    } catch (err) {
+      upstream?.close(1001, 'Client went away');
+      upstream?.terminate();
+      throw err instanceof GatewayError ? err : new GatewayError('bad_request', 'Client went away during the handshake');
+    }
+  }
+
+  Object.defineProperty(handler, 'inFlight', { get: () => inFlight });
+  return handler as UpgradeHandler;
+}
