@@ -1,8 +1,10 @@
 /**
  * wsgate start | dev | token | routes | client
- * Each command validates its input first and exits 2 with one clear line when it is wrong.
+ * Each command validates its input first and exits 2 with one clear line when it is wrong;
+ * `--help` (or `-h`) prints the command's options and exits 0.
  */
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { createGateway } from './index.ts';
@@ -11,34 +13,53 @@ import { resolveRoute } from './routing/schema.ts';
 import { Router } from './routing/router.ts';
 import { handleSignals, serveNode } from './runtime/node/serve.ts';
 import { startEchoServer } from './runtime/node/echo.ts';
-import { createStore } from './store/index.ts';
+import { drainFromSettings, gatewayOptionsFromSettings, storeFromSettings } from './runtime/entry.ts';
+import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError } from './cli-options.ts';
 import { runClient } from './runtime/node/client.ts';
 import { resolveAuth } from './auth/index.ts';
 
-const USAGE = `Usage:
-  wsgate start  [--routes DIR] [--port 8787] [--host 0.0.0.0] [--tls-cert FILE --tls-key FILE] [--store URL]
-  wsgate dev    [--routes DIR] [--port 8787]     start + a built-in echo upstream and a dev token
-  wsgate token  [--sub ID] [--ttl 3600] [--claim k=v ...]   mint an HS256 token with JWT_SECRET
-  wsgate routes [--routes DIR]                   validate route files and print the route table
-  wsgate client URL                              a terminal WebSocket client (stdin -> socket -> stdout)
+const COMMANDS: Record<string, { usage: string; about: string }> = {
+  start: { usage: 'wsgate start [options]', about: 'run the gateway; every flag also reads its environment variable' },
+  dev: { usage: 'wsgate dev [options]', about: 'start + a built-in echo upstream, a dev JWT secret and the chat demo page, on 127.0.0.1 unless --host says otherwise' },
+  token: { usage: 'wsgate token [--sub ID] [--ttl SEC] [--claim k=v ...]', about: 'mint an HS256 token with JWT_SECRET' },
+  routes: { usage: 'wsgate routes [--routes DIR]', about: 'validate the route files and print the route table' },
+  client: { usage: 'wsgate client URL', about: 'a terminal WebSocket client (stdin -> socket -> stdout)' },
+};
 
-Environment: JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, STORE_URL,
-WSGATE_ADMIN_SECRET, PRESENCE_TTL_SEC, LOG_LEVEL (debug|info|warn|error|silent).`;
+const TOKEN_FLAGS = `  --sub ID        the token's subject [dev-user]
+  --ttl SEC       lifetime in seconds [3600]
+  --claim k=v     an extra claim (value parsed as JSON when it is JSON); repeatable`;
+
+const AUTH_ENV = `Token verification (environment): JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE;
+admin API: WSGATE_ADMIN_SECRET.`;
+
+const USAGE = `Usage:
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage.padEnd(54)} ${c.about.split(/[;,]/)[0]}`)
+  .join('\n')}
+
+wsgate COMMAND --help lists the options of a command.`;
+
+function commandHelp(command: string): string {
+  const c = COMMANDS[command]!;
+  const body =
+    command === 'start' || command === 'dev'
+      ? `Options (flag, environment variable, meaning [default]):\n${settingsHelp(SERVER_SETTINGS, command === 'dev')}\n\n${AUTH_ENV}`
+      : command === 'token'
+        ? `Options:\n${TOKEN_FLAGS}`
+        : command === 'routes'
+          ? `Options:\n  --routes DIR    folder of route files [routes]\n\n${AUTH_ENV}`
+          : '';
+  return `Usage: ${c.usage}\n${c.about}\n${body ? `\n${body}` : ''}`;
+}
 
 const OPTIONS = {
-  routes: { type: 'string', default: 'routes' },
-  port: { type: 'string', default: '8787' },
-  host: { type: 'string', default: '0.0.0.0' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  store: { type: 'string' },
-  sub: { type: 'string', default: 'dev-user' },
-  ttl: { type: 'string', default: '3600' },
+  ...parseArgsOptions(SERVER_SETTINGS),
+  sub: { type: 'string' },
+  ttl: { type: 'string' },
   claim: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-class UsageError extends Error {}
 
 export async function mintToken(secret: string, sub: string, ttlSec: number, claims: Record<string, unknown> = {}): Promise<string> {
   return new SignJWT(claims)
@@ -72,44 +93,49 @@ function intArg(name: string, v: string): number {
   return n;
 }
 
-async function start(values: Record<string, unknown>, dev: boolean): Promise<void> {
+async function start(flags: Record<string, unknown>, dev: boolean): Promise<void> {
   const env = process.env;
+  const settings = resolveSettings(SERVER_SETTINGS, flags as Record<string, string | boolean | undefined>, env, dev);
+  const certFile = settings['tls-cert'] as string | undefined;
+  const keyFile = settings['tls-key'] as string | undefined;
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert and --tls-key go together');
+  const port = settings.port as number;
+  if (port > 65535) throw new UsageError(`--port ${port}: expected 0 to 65535`);
   if (dev) {
     const echo = await startEchoServer(Number(env.ECHO_PORT ?? 0));
     env.ECHO_UPSTREAM ??= `ws://127.0.0.1:${echo.port}`;
     if (!env.JWT_SECRET && !env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) env.JWT_SECRET = `dev-secret-${crypto.randomUUID()}`;
   }
-  const routes = await loadRouteFiles(String(values.routes));
-  const storeUrl = (values.store as string | undefined) ?? env.STORE_URL;
-  const store = storeUrl ? await createStore(storeUrl) : undefined;
-  const app = createGateway({
-    routes,
-    env,
-    ...(store ? { store } : {}),
-    log: (env.LOG_LEVEL as 'info' | undefined) ?? 'info',
-    ...(dev ? { devPage: true } : {}),
-  });
+  const routes = await loadRouteFiles(String(settings.routes));
+  const store = await storeFromSettings(settings);
+  const app = createGateway({ routes, env, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings), ...(dev ? { devPage: true } : {}) });
   await app.gateway.warm().catch((err: Error) => console.error(`warning: ${err.message}`));
-  const certFile = values['tls-cert'] as string | undefined;
-  const keyFile = values['tls-key'] as string | undefined;
-  if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert and --tls-key go together');
-  const node = await serveNode(app, {
-    port: intArg('port', String(values.port)),
-    host: String(values.host),
-    ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
-  });
-  handleSignals(app, node);
-  const scheme = certFile ? 'wss' : 'ws';
-  const host = values.host === '0.0.0.0' ? '127.0.0.1' : String(values.host);
-  console.error(`wsgate listening on ${scheme}://${host}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''})`);
+  const host = String(settings.host);
+  let node;
+  try {
+    node = await serveNode(app, { port, host, ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}) });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is already in use: pick another with --port N (or PORT=N), or stop what listens there`);
+    if (code === 'EACCES') throw new UsageError(`no permission to listen on ${host}:${port}: use a port above 1023 (--port N)`);
+    if (code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${host}: not an address of this machine`);
+    throw err;
+  }
+  handleSignals(app, node, drainFromSettings(settings));
+  const ws = certFile ? 'wss' : 'ws';
+  const http = certFile ? 'https' : 'http';
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''})`);
   if (dev) {
     const token = await mintToken(env.JWT_SECRET!, 'dev-user', 3600);
     const first = app.gateway.options.routes.find((r) => r.upstreams.length > 0 && !r.path.includes(':')) ?? app.gateway.options.routes[0]!;
-    const url = `${scheme}://${host}:${node.port}${first.path}?token=${token}`;
-    console.log(`\nGateway:   ${scheme}://${host}:${node.port}   (chat demo: http://${host}:${node.port}/)`);
+    const url = `${ws}://${shown}:${node.port}${first.path}?token=${token}`;
+    console.log(`\nGateway:   ${ws}://${shown}:${node.port}   (chat demo: ${http}://${shown}:${node.port}/)`);
     console.log(`Route:     ${first.path} -> ${first.upstreams[0] ?? `channel ${first.channel}`}`);
     console.log(`Dev token: ${token}`);
-    console.log(`Try it:    node src/bin.mjs client '${url}'\n`);
+    // The script that runs now, so the command works in this repository and in a user's project alike.
+    const bin = relative(process.cwd(), process.argv[1] ?? 'wsgate') || 'wsgate';
+    console.log(`Try it:    node ${bin} client '${url}'\n`);
   }
 }
 
@@ -123,8 +149,10 @@ function printRoutes(routes: ReturnType<typeof resolveRoute>[]): void {
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
-    const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true });
-    if (values.help || !command || command === 'help') return console.log(USAGE);
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') return console.log(USAGE);
+    if (!(command in COMMANDS)) throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+    const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: command === 'client' });
+    if (values.help) return console.log(commandHelp(command));
     switch (command) {
       case 'start':
         return await start(values, false);
@@ -133,11 +161,11 @@ export async function main(argv: string[]): Promise<void> {
       case 'token': {
         const secret = process.env.JWT_SECRET;
         if (!secret) throw new UsageError('JWT_SECRET is not set');
-        console.log(await mintToken(secret, values.sub, intArg('ttl', values.ttl), parseClaims(values.claim)));
+        console.log(await mintToken(secret, values.sub ?? 'dev-user', intArg('ttl', values.ttl ?? '3600'), parseClaims(values.claim)));
         return;
       }
       case 'routes': {
-        const loaded = await loadRouteFiles(values.routes);
+        const loaded = await loadRouteFiles((values as { routes?: string }).routes ?? process.env.WSGATE_ROUTES ?? 'routes');
         const routes = loaded.map((l) => resolveRoute(l.route, l.source));
         new Router(routes);
         for (const r of routes) resolveAuth(r.auth, process.env, r.source);
@@ -147,8 +175,6 @@ export async function main(argv: string[]): Promise<void> {
       case 'client':
         if (!positionals[0]) throw new UsageError('client: a ws:// or wss:// URL is required');
         return await runClient(positionals[0]);
-      default:
-        throw new UsageError(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (err) {
     console.error(`wsgate ${command ?? ''}: ${(err as Error).message}`);

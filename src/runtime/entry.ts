@@ -1,44 +1,69 @@
 /**
- * What every non-Node entry point (src/runtime/bun/main.ts, src/runtime/deno/main.ts) shares
- * with `wsgate start`: the same flags and environment, route files from a folder, the optional
- * store, and the SIGTERM/SIGINT drain (readiness fails, connections close with 1001 over a
- * window, the process exits 0). Runs on Bun and Deno through their `node:` compatibility.
+ * What every entry point (`wsgate start`, src/runtime/bun/main.ts, src/runtime/deno/main.ts)
+ * shares: the settings table read from flags and environment, route files from a folder, the
+ * optional store, and the SIGTERM/SIGINT drain (readiness fails, connections close with 1001
+ * over a window, the process exits 0). Runs on Bun and Deno through their `node:` compatibility.
  */
 import { parseArgs } from 'node:util';
-import { createGateway, type GatewayApp } from '../gateway.ts';
+import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError, type SettingValues } from '../cli-options.ts';
 import type { RuntimeAdapter } from '../core/leg.ts';
+import { createGateway, type GatewayApp } from '../gateway.ts';
+import type { LogLevel } from '../log.ts';
+import type { GatewayOptions } from '../options.ts';
 import { loadRouteFiles } from '../routing/load.ts';
 import { createStore } from '../store/index.ts';
+import type { Store } from '../store/types.ts';
 
 export interface EntryOptions {
   routes: string;
   port: number;
   host: string;
+  settings: SettingValues;
 }
 
-/** Parse `--routes DIR --port N --host H --store URL`, build the gateway; exits 2 on bad input. */
+const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
+
+/** The gateway-wide options that come from the settings table (flags and environment). */
+export function gatewayOptionsFromSettings(v: SettingValues): Partial<GatewayOptions> {
+  const level = String(v['log-level'] ?? 'info');
+  if (!LEVELS.has(level)) throw new UsageError(`--log-level ${level}: expected debug, info, warn, error or silent`);
+  const out: Partial<GatewayOptions> = { log: level as LogLevel };
+  if (typeof v['max-connections'] === 'number') out.maxConnections = v['max-connections'];
+  if (typeof v['max-handshakes-per-ip'] === 'number') out.maxHandshakesPerIp = v['max-handshakes-per-ip'];
+  if (typeof v['presence-ttl'] === 'number') out.presenceTtlSec = v['presence-ttl'];
+  return out;
+}
+
+/** The store a settings table names (`memory` → undefined: the gateway creates one if a route needs it). */
+export async function storeFromSettings(v: SettingValues): Promise<Store | undefined> {
+  const url = v.store as string | undefined;
+  return url && url !== 'memory' ? createStore(url) : undefined;
+}
+
+/** Parse the settings (flags, environment), build the gateway; exits 2 on bad input, 0 on --help. */
 export async function startGateway(runtime: RuntimeAdapter, argv: string[], label: string): Promise<{ app: GatewayApp; opts: EntryOptions }> {
   const env = process.env;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { routes: { type: 'string', default: 'routes' }, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '0.0.0.0' }, store: { type: 'string' } },
-    });
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: expected an integer`);
-    const routes = await loadRouteFiles(values.routes);
-    const storeUrl = values.store ?? env.STORE_URL;
-    const store = storeUrl ? await createStore(storeUrl) : undefined;
-    const app = createGateway({ routes, env, runtime, ...(store ? { store } : {}), log: (env.LOG_LEVEL as 'info' | undefined) ?? 'info' });
+    const { values } = parseArgs({ args: argv, options: { ...parseArgsOptions(SERVER_SETTINGS), help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      console.log(`wsgate on ${label}: the gateway, configured by flags or environment variables\n\n${settingsHelp(SERVER_SETTINGS)}`);
+      process.exit(0);
+    }
+    const settings = resolveSettings(SERVER_SETTINGS, values as Record<string, string | boolean | undefined>, env);
+    const port = settings.port as number;
+    if (port > 65535) throw new UsageError(`--port ${port}: expected 0 to 65535`);
+    const routes = await loadRouteFiles(String(settings.routes));
+    const store = await storeFromSettings(settings);
+    const app = createGateway({ routes, env, runtime, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings) });
     await app.gateway.warm().catch((err: Error) => console.error(`warning: ${err.message}`));
-    return { app, opts: { routes: values.routes, port, host: values.host } };
+    return { app, opts: { routes: String(settings.routes), port, host: String(settings.host), settings } };
   } catch (err) {
     console.error(`wsgate (${label}): ${(err as Error).message}`);
     process.exit(2);
   }
 }
 
-/** SIGTERM/SIGINT: drain (I1–I4), stop the listener, exit 0 (hard deadline included). */
+/** SIGTERM/SIGINT: drain, stop the listener, exit 0 (hard deadline included). */
 export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<void> | void, o: { windowMs?: number; deadlineMs?: number } = {}): void {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -55,4 +80,10 @@ export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<voi
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The drain window and deadline from the settings table. */
+export function drainFromSettings(v: SettingValues): { windowMs: number; deadlineMs: number } {
+  const windowMs = (v['drain-window'] as number | undefined) ?? 5000;
+  return { windowMs, deadlineMs: Math.max(windowMs, (v['drain-deadline'] as number | undefined) ?? windowMs + 5000) };
 }

@@ -191,7 +191,7 @@ describe('npm start (wsgate dev)', () => {
     expect(devToken).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     const command = tryIt[1]!.trim();
     expect(command).toContain(devToken!);
-    expect(command).toMatch(/^node src\/bin\.mjs client '/);
+    expect(command).toMatch(/^node \S+ client '/);
 
     // Paste the command into a shell, type "hello".
     const client = run(['-c', command], { command: '/bin/sh', cwd: ROOT, env, input: 'hello\n' });

@@ -4,7 +4,7 @@
  * route files natively.
  */
 import { wasUpgraded } from '../../core/leg.ts';
-import { drainOnSignals, startGateway } from '../entry.ts';
+import { drainFromSettings, drainOnSignals, startGateway } from '../entry.ts';
 import { bunWebSocketHandlers, createBunAdapter, type BunEnv, type BunServer } from './adapter.ts';
 
 declare const Bun: {
@@ -25,6 +25,6 @@ const server = Bun.serve({
   // Above every route's own cap, so the core closes a slow client (4408) before Bun would.
   websocket: bunWebSocketHandlers({ maxPayloadLength, backpressureLimit: Math.max(...routes.map((r) => r.maxBufferedBytes)) + maxPayloadLength + (1 << 20) }),
 });
-drainOnSignals(app, () => server.stop());
+drainOnSignals(app, () => server.stop(), drainFromSettings(opts.settings));
 const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
 console.error(`wsgate listening on ws://${host}:${server.port} (bun, ${routes.length} routes)`);

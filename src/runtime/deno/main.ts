@@ -4,7 +4,7 @@
  * npm dependencies resolve from the project's node_modules (installed by npm; Deno downloads
  * nothing); `.ts` route files load natively.
  */
-import { drainOnSignals, startGateway } from '../entry.ts';
+import { drainFromSettings, drainOnSignals, startGateway } from '../entry.ts';
 import { createDenoAdapter, type DenoEnv } from './adapter.ts';
 
 declare const Deno: {
@@ -24,4 +24,4 @@ const server = Deno.serve(
   },
   (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr } satisfies DenoEnv),
 );
-drainOnSignals(app, () => server.shutdown());
+drainOnSignals(app, () => server.shutdown(), drainFromSettings(opts.settings));
