@@ -1,4 +1,4 @@
-import { defineRoute } from 'wsgate';
+import { defineRoute } from 'wsgate/route';
 
 // /chat/:room -> a hub route: no backend, every message reaches everyone in the room on every
 // gateway instance, with presence (join/leave) events.

@@ -1,4 +1,4 @@
-import { defineRoute } from 'wsgate';
+import { defineRoute } from 'wsgate/route';
 
 // /echo -> the echo upstream (`npm start` runs a built-in one and sets ECHO_UPSTREAM).
 export default defineRoute({

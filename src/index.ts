@@ -1,28 +1,20 @@
 /**
- * wsgate's public surface on Node (Bun and Deno use the same, through their own entry points).
+ * wsgate's runtime-agnostic surface: what every runtime entry (wsgate/node, wsgate/bun,
+ * wsgate/deno, wsgate/workerd) re-exports. `import … from 'wsgate'` picks the entry of the
+ * runtime it runs on through the package's export conditions, where `createGateway` defaults to
+ * that runtime's adapter; this module's own `createGateway` needs `runtime` to accept anything.
  *
  * @example
- * import { createGateway, loadRouteFiles, serveNode } from 'wsgate';
- * const app = createGateway({ routes: await loadRouteFiles('./routes') });
- * await serveNode(app, { port: 8787 });
+ * import { createGateway, defineRoute } from 'wsgate';
+ * const app = createGateway({ routes: [defineRoute({ path: '/echo', upstream: 'ws://127.0.0.1:9000' })] });
  */
-import { createGateway as createCoreGateway, type GatewayApp } from './gateway.ts';
-import type { GatewayOptions } from './options.ts';
-import { createNodeAdapter } from './runtime/node/adapter.ts';
-
-/** createGateway with the Node runtime adapter as the default runtime. */
-export function createGateway(options: GatewayOptions): GatewayApp {
-  return createCoreGateway({ ...options, runtime: options.runtime ?? createNodeAdapter() });
-}
-
+export { createGateway } from './gateway.ts';
 export type { GatewayApp, GatewayControl } from './gateway.ts';
 export type { GatewayOptions, LoadedRoute } from './options.ts';
 export { defineRoute } from './routing/define-route.ts';
 export type { RouteConfig, AuthConfig, HeartbeatConfig, HeartbeatPreset } from './routing/define-route.ts';
 export { HEARTBEAT_PRESETS } from './routing/schema.ts';
-export { loadRouteFiles } from './routing/load.ts';
 export { GatewayError, ERROR_TABLE, type ErrorCode } from './errors.ts';
-export { serveNode, attachUpgrade, handleSignals } from './runtime/node/serve.ts';
-export { createNodeAdapter } from './runtime/node/adapter.ts';
-export { createStore, createMemoryStore, createRedisStore } from './store/index.ts';
-export type { Store, PubSub } from './store/types.ts';
+export { createMemoryStore, type MemoryStoreOptions } from './store/memory.ts';
+export type { Store, PubSub, StoreCapabilities, StoreHealth } from './store/types.ts';
+export type { Leg, RuntimeAdapter } from './core/leg.ts';

@@ -1,7 +1,8 @@
 /**
  * Load route files from a folder (Node, Bun, Deno): every `*.ts`, `*.mts`, `*.js`, `*.mjs` file
- * whose default export is a route. `.ts` files load without a build step: the `wsgate` command
- * registers tsx before importing them. Files starting with `_` or `.` are skipped (helpers).
+ * whose default export is a route. Bun and Deno import TypeScript natively; the Node entry passes
+ * its own importer (src/runtime/node/route-import.ts) for Nodes without type stripping and for
+ * folders outside the project. Files starting with `_` or `.` are skipped (helpers).
  * Workers cannot read a folder; they use the generated manifest instead.
  */
 import { readdir } from 'node:fs/promises';
@@ -12,7 +13,15 @@ import { RouteError } from './schema.ts';
 
 const EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
-export async function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
+export interface LoadRouteOptions {
+  /** Import one file (an absolute path) and return its namespace. @default `import()` */
+  importFile?: (file: string) => Promise<{ default?: unknown }>;
+}
+
+const nativeImport = (file: string) => import(pathToFileURL(file).href) as Promise<{ default?: unknown }>;
+
+export async function loadRouteFiles(dir: string, o: LoadRouteOptions = {}): Promise<LoadedRoute[]> {
+  const importFile = o.importFile ?? nativeImport;
   const abs = resolve(dir);
   let names: string[];
   try {
@@ -27,7 +36,7 @@ export async function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
     const file = join(abs, name);
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      mod = await importFile(file);
     } catch (err) {
       throw new Error(`${file}: cannot load: ${(err as Error).message}`);
     }

@@ -73,7 +73,7 @@ function environment(ctx) {
     kernel: tryRun('uname', ['-sr']), loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
     clkTck: CLK_TCK, fdLimit: fdLimit(), pinned: !!ctx.pin,
     wsVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version,
-    gateway: gatewayAvailable() ?? 'src/bin.mjs',
+    gateway: gatewayAvailable() ?? 'dist/bin.js',
   };
 }
 
@@ -95,7 +95,7 @@ async function main() {
   const t0 = Date.now();
   const env = environment(ctx);
   ctx.log(`[bench] ${smoke ? 'smoke' : 'full'} run: ${selected.map((s) => s.name).join(', ')}; targets ${ctx.targets.join(', ')}; ${ctx.reps} repetition(s); nginx ${env.nginx}`);
-  if (env.gateway !== 'src/bin.mjs' && ctx.targets.includes('gateway')) ctx.log(`[bench] !!! ${env.gateway}: gateway figures will be missing and the run exits non-zero`);
+  if (env.gateway !== 'dist/bin.js' && ctx.targets.includes('gateway')) ctx.log(`[bench] !!! ${env.gateway}: gateway figures will be missing and the run exits non-zero`);
   if (ctx.targets.includes('nginx') && (!env.nginx || env.nginx.startsWith('absent'))) ctx.log(`[bench] !!! NGINX ABSENT: ${env.nginx} — nginx comparisons will be n/a`);
 
   const results = {};

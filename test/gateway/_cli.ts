@@ -10,7 +10,7 @@ import { onStop } from '../helpers/gateway.ts';
 import { TEST_SECRET } from '../helpers/tokens.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
-export const BIN = join(ROOT, 'src/bin.mjs');
+export const BIN = join(ROOT, 'dist/bin.js');
 
 /** Environment for a child: no inherited JWT_ / ECHO_ / LOG_ settings, plus `extra`. */
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -39,7 +39,7 @@ export interface Proc {
   waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
 }
 
-/** Spawn `node src/bin.mjs ...args` (or another command); killed with SIGKILL by stopAll(). */
+/** Spawn `node dist/bin.js ...args` (or another command); killed with SIGKILL by stopAll(). */
 export function run(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; command?: string; input?: string } = {}): Proc {
   const child = spawn(o.command ?? process.execPath, o.command ? args : [BIN, ...args], {
     cwd: o.cwd ?? ROOT,

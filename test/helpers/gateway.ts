@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { createGateway, type GatewayApp, type GatewayOptions, type RouteConfig } from '../../src/index.ts';
+import { createGateway, type GatewayApp, type GatewayOptions, type RouteConfig } from '../../src/runtime/node/index.ts';
 import { serveNode, type NodeServer } from '../../src/runtime/node/serve.ts';
 import { TEST_SECRET } from './tokens.ts';
 

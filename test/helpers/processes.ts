@@ -1,5 +1,5 @@
 /**
- * Gateway processes for multi-instance tests: `node src/bin.mjs start|dev` on a free loopback
+ * Gateway processes for multi-instance tests: `node dist/bin.js start|dev` on a free loopback
  * port, ready once GET /readyz answers 200 (or, with `{ ready: 'listening' }`, once the
  * "listening" line is printed — for a gateway that is expected to stay not ready). Every process
  * started here is SIGKILLed by `stopProcesses()` and on exit of the test worker.
@@ -12,7 +12,7 @@ import { freePort } from './redis-server.ts';
 import { TEST_SECRET } from './tokens.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const BIN = join(ROOT, 'src/bin.mjs');
+const BIN = join(ROOT, 'dist/bin.js');
 export const ADMIN_SECRET = 'wsgate-admin-secret-for-tests-0123456789';
 
 export interface GatewayProcess {

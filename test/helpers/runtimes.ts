@@ -70,7 +70,7 @@ export function gatewayCommand(name: RuntimeName, bin: string): string[] {
   switch (name) {
     case 'node20':
     case 'node24':
-      return [bin, 'src/bin.mjs', 'start'];
+      return [bin, 'dist/bin.js', 'start'];
     case 'bun':
       return [bin, 'src/runtime/bun/main.ts'];
     case 'deno':

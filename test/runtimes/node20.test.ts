@@ -1,5 +1,5 @@
 /**
- * The runtime contract on Node 20: the `node` on PATH (outside node_modules) running src/bin.mjs start.
+ * The runtime contract on Node 20: the `node` on PATH (outside node_modules) running dist/bin.js start.
  * A missing binary is a loud skip with its reason (see test/helpers/runtimes.ts).
  */
 import { runRuntimeContract } from '../contracts/runtime.contract.ts';

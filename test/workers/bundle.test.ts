@@ -1,7 +1,7 @@
 /**
  * `wrangler deploy --dry-run` bundles the Worker as deployed, and the bundle holds no Node-only
  * code: no ws, ioredis, @hono/node-server, no src/runtime/node, no node: built-ins (route files
- * import `wsgate`, aliased in wrangler.toml to the typed identity helper).
+ * import `wsgate/route`, the package entry with only the typed identity helper).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,9 +27,12 @@ describe.skipIf('missing' in tools)('Workers bundle (wrangler deploy --dry-run)'
       timeout: 60_000,
     });
     expect(stdout).toContain('env.CHANNELS (ChannelObject)');
-    const bundle = readFileSync(join(out, 'worker.js'), 'utf8');
+    const bundle = readFileSync(join(out, 'main.js'), 'utf8');
     const sources = [...bundle.matchAll(/^\/\/ (\S+)$/gm)].map((m) => m[1]!);
+    expect(sources).toContain('src/runtime/workerd/main.ts');
     expect(sources).toContain('src/runtime/workerd/worker.ts');
+    // Route files import `wsgate/route`: the package's own tiny entry, no wrangler alias.
+    expect(sources).toContain('dist/routing/define-route.js');
     expect(sources).toContain('src/store/durable-object.ts');
     expect(sources).toContain('routes/chat.ts');
     const forbidden = sources.filter((s) => /node_modules\/(ws|ioredis|@hono\/node-server|tsx)\/|src\/runtime\/(node|bun|deno)\/|src\/store\/redis|src\/routing\/load\.ts|src\/cli\.ts/.test(s));

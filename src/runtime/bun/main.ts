@@ -1,30 +1,14 @@
 /**
- * `bun src/runtime/bun/main.ts --routes routes [--port 8787] [--host 0.0.0.0] [--store URL]`
- * (npm run start:bun): the gateway on Bun.serve. Bun runs the TypeScript sources and `.ts`
- * route files natively.
+ * `bun src/runtime/bun/main.ts [--routes routes] [--port 8787] [...]` (npm run start:bun): the
+ * gateway on Bun.serve, with the same settings as `wsgate start`. Bun runs the TypeScript
+ * sources and `.ts` route files natively.
  */
-import { wasUpgraded } from '../../core/leg.ts';
 import { drainFromSettings, drainOnSignals, startGateway } from '../entry.ts';
-import { bunWebSocketHandlers, createBunAdapter, type BunEnv, type BunServer } from './adapter.ts';
-
-declare const Bun: {
-  serve(o: Record<string, unknown>): BunServer & { port: number; stop(closeActive?: boolean): Promise<void> | void };
-};
+import { createBunAdapter } from './adapter.ts';
+import { serveBun } from './serve.ts';
 
 const { app, opts } = await startGateway(createBunAdapter(), process.argv.slice(2), 'bun');
-const routes = app.gateway.options.routes;
-const maxPayloadLength = Math.max(...routes.map((r) => r.maxMessageBytes));
-const server = Bun.serve({
-  port: opts.port,
-  hostname: opts.host,
-  async fetch(req: Request, srv: BunServer) {
-    const env: BunEnv = { server: srv };
-    const res = await app.fetch(req, env);
-    return wasUpgraded(res) ? undefined : res;
-  },
-  // Above every route's own cap, so the core closes a slow client (4408) before Bun would.
-  websocket: bunWebSocketHandlers({ maxPayloadLength, backpressureLimit: Math.max(...routes.map((r) => r.maxBufferedBytes)) + maxPayloadLength + (1 << 20) }),
-});
+const server = serveBun(app, { port: opts.port, hostname: opts.host });
 drainOnSignals(app, () => server.stop(), drainFromSettings(opts.settings));
 const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
-console.error(`wsgate listening on ws://${host}:${server.port} (bun, ${routes.length} routes)`);
+console.error(`wsgate listening on ws://${host}:${server.port} (bun, ${app.gateway.options.routes.length} routes)`);

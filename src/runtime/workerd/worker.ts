@@ -1,18 +1,15 @@
 /**
- * The Cloudflare Workers entry point (`main` in wrangler.toml).
+ * `createWorker(routes)`: a Cloudflare Worker serving the gateway.
  *
  * The gateway is built once per isolate, on the first request (timers cannot be created at global
- * scope), from the generated route manifest and the Worker's vars and secrets (`JWT_SECRET` via
- * `wrangler secret put JWT_SECRET`, see wrangler.toml). Hub routes are served by the channel's
- * Durable Object (`ChannelObject`, exported here so wrangler can bind it).
- *
- *   npm run dev:workers          wrangler dev on :8788 (dev page and a random dev secret)
- *   npx wrangler deploy          deploy as configured in wrangler.toml
+ * scope), from the routes and the Worker's vars and secrets (`JWT_SECRET` via
+ * `wrangler secret put JWT_SECRET`). Hub routes are served by the channel's Durable Object
+ * (`ChannelObject`, which the Worker's main module must export so wrangler can bind it).
  */
 import { createGateway, type GatewayApp } from '../../gateway.ts';
 import type { LogLevel } from '../../log.ts';
 import type { LoadedRoute } from '../../options.ts';
-import { routeManifest } from '../../routing/manifest.ts';
+import type { RouteConfig } from '../../routing/define-route.ts';
 import { ChannelObject, createDurableObjectStore, handOff } from '../../store/durable-object.ts';
 import { createWorkerdAdapter } from './adapter.ts';
 import type { DurableObjectNamespace } from './types.ts';
@@ -27,14 +24,14 @@ export interface WorkerEnv {
 
 type Built = { app: GatewayApp } | { error: string };
 
-function build(routeManifest: LoadedRoute[], env: WorkerEnv): Built {
+function build(routes: LoadedRoute[], env: WorkerEnv): Built {
   try {
     const vars: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(env)) if (typeof v === 'string') vars[k] = v;
     const dev = vars.WSGATE_DEV_PAGE === '1';
     // `wrangler dev` without a configured key: a per-isolate random secret, as `wsgate dev` does.
     if (dev && !vars.JWT_SECRET && !vars.JWT_PUBLIC_KEY && !vars.JWT_JWKS_URL) vars.JWT_SECRET = `dev-secret-${crypto.randomUUID()}`;
-    const channelRoutes = routeManifest.filter((r) => r.route.channel !== undefined);
+    const channelRoutes = routes.filter((r) => r.route.channel !== undefined);
     for (const r of channelRoutes)
       if (r.route.upstream !== undefined)
         throw new Error(`${r.source}: a relay route with a channel is not supported on Workers yet (a Worker relay session cannot receive channel messages); use a hub route or run this route on Node, Bun or Deno`);
@@ -54,7 +51,7 @@ function build(routeManifest: LoadedRoute[], env: WorkerEnv): Built {
         }),
     });
     const app = createGateway({
-      routes: routeManifest,
+      routes,
       runtime,
       env: vars,
       ...(ns ? { store: createDurableObjectStore(ns) } : {}),
@@ -73,15 +70,14 @@ function build(routeManifest: LoadedRoute[], env: WorkerEnv): Built {
  * A Worker (`export default`) serving `routes`. A configuration error is logged once and every
  * request then gets a 500 JSON naming it, rather than a Worker that fails to load.
  */
-export function createWorker(routes: LoadedRoute[]): { fetch(request: Request, env: WorkerEnv, ctx: unknown): Response | Promise<Response> } {
+export function createWorker(routes: Array<LoadedRoute | RouteConfig>): { fetch(request: Request, env: WorkerEnv, ctx: unknown): Response | Promise<Response> } {
   let built: Built | undefined;
   return {
     fetch(request, env, ctx) {
-      built ??= build(routes, env);
+      built ??= build(routes.map((r, i) => ('source' in r && 'route' in r ? r : { source: `routes[${i}]`, route: r })), env);
       if ('error' in built) return Response.json({ error: 'misconfigured', message: built.error }, { status: 500 });
       return built.app.fetch(request, env, ctx as never);
     },
   };
 }
 
-export default createWorker(routeManifest);

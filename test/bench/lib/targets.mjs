@@ -9,7 +9,7 @@ import { startProcess, freePort, httpReady, tryRun, sh } from './procs.mjs';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SERVERS = fileURLToPath(new URL('../servers/', import.meta.url));
 const PRELOAD = join(SERVERS, 'gc-preload.mjs');
-export const GATEWAY_BIN = join(ROOT, 'src/bin.mjs');
+export const GATEWAY_BIN = join(ROOT, 'dist/bin.js');
 
 export function tmp(prefix) { return mkdtempSync(join(tmpdir(), `wsgate-bench-${prefix}-`)); }
 
@@ -124,7 +124,7 @@ export function runtimeVersion(name) {
 }
 
 export function gatewayAvailable() {
-  return existsSync(GATEWAY_BIN) ? null : `gateway CLI ${GATEWAY_BIN} does not exist yet (src/bin.mjs)`;
+  return existsSync(GATEWAY_BIN) ? null : `gateway CLI ${GATEWAY_BIN} does not exist yet (dist/bin.js)`;
 }
 
 /**

@@ -1,0 +1,12 @@
+/** `loadRouteFiles` on Node: the shared folder loader with Node's route-file importer. */
+import type { LoadedRoute } from '../../options.ts';
+import { loadRouteFiles as loadWith } from '../../routing/load.ts';
+import { importRouteFile } from './route-import.ts';
+
+/**
+ * @example
+ * const app = createGateway({ routes: await loadRouteFiles('./routes') });
+ */
+export function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
+  return loadWith(dir, { importFile: importRouteFile });
+}
