@@ -6,16 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
-import { createGateway } from './runtime/node/index.ts';
+import { createGateway as createCoreGateway } from './gateway.ts';
+import { createNodeAdapter } from './runtime/node/adapter.ts';
 import { loadRouteFiles } from './runtime/node/load-routes.ts';
 import { resolveRoute } from './routing/schema.ts';
 import { Router } from './routing/router.ts';
 import { handleSignals, serveNode } from './runtime/node/serve.ts';
-import { startEchoServer } from './runtime/node/echo.ts';
 import { drainFromSettings, gatewayOptionsFromSettings, storeFromSettings } from './runtime/entry.ts';
 import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError } from './cli-options.ts';
-import { runClient } from './runtime/node/client.ts';
 import { resolveAuth } from './auth/index.ts';
 
 const COMMANDS: Record<string, { usage: string; about: string }> = {
@@ -62,6 +60,7 @@ const OPTIONS = {
 } as const;
 
 export async function mintToken(secret: string, sub: string, ttlSec: number, claims: Record<string, unknown> = {}): Promise<string> {
+  const { SignJWT } = await import('jose/jwt/sign');
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(sub)
@@ -102,13 +101,14 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const port = settings.port as number;
   if (port > 65535) throw new UsageError(`--port ${port}: expected 0 to 65535`);
   if (dev) {
+    const { startEchoServer } = await import('./runtime/node/echo.ts');
     const echo = await startEchoServer(Number(env.ECHO_PORT ?? 0));
     env.ECHO_UPSTREAM ??= `ws://127.0.0.1:${echo.port}`;
     if (!env.JWT_SECRET && !env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) env.JWT_SECRET = `dev-secret-${crypto.randomUUID()}`;
   }
   const routes = await loadRouteFiles(String(settings.routes));
   const store = await storeFromSettings(settings);
-  const app = createGateway({ routes, env, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings), ...(dev ? { devPage: true } : {}) });
+  const app = createCoreGateway({ runtime: createNodeAdapter(), routes, env, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings), ...(dev ? { devPage: true } : {}) });
   await app.gateway.warm().catch((err: Error) => console.error(`warning: ${err.message}`));
   const host = String(settings.host);
   let node;
@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'client':
         if (!positionals[0]) throw new UsageError('client: a ws:// or wss:// URL is required');
-        return await runClient(positionals[0]);
+        return await (await import('./runtime/node/client.ts')).runClient(positionals[0]);
     }
   } catch (err) {
     console.error(`wsgate ${command ?? ''}: ${(err as Error).message}`);

@@ -13,7 +13,7 @@
  * - Cold-start failures (non-200, any redirect, bad JSON, timeout) → `jwks_unavailable` (B16, A15).
  * Only the configured URL is ever fetched: `jku`, `x5u` and embedded `jwk` headers are ignored (B7).
  */
-import { createLocalJWKSet, type FlattenedJWSInput, type JWSHeaderParameters, type JSONWebKeySet } from 'jose';
+import type { createLocalJWKSet, FlattenedJWSInput, JWSHeaderParameters, JSONWebKeySet } from 'jose';
 import { authError } from './errors.ts';
 
 export interface JwksOptions {
@@ -128,7 +128,8 @@ export class JwksCache {
       if (text.length > this.maxBytes) throw new Error('JWKS body too large');
       const json = JSON.parse(text) as JSONWebKeySet;
       // createLocalJWKSet validates the shape ({ keys: [...] }) and throws on anything else.
-      this.getter = createLocalJWKSet(json);
+      // Imported on first use (cold start): only gateways with a JWKS need it.
+      this.getter = (await import('jose/jwks/local')).createLocalJWKSet(json);
       this.lastSuccessMs = this.now();
     } catch (err) {
       this.failures++;

@@ -7,7 +7,6 @@
  * events and the `presence` snapshot the gateway sends a connection when it joins.
  */
 import type { Hono } from 'hono';
-import { SignJWT } from 'jose';
 
 export const DEV_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -125,6 +124,7 @@ export function mountDemo(app: Hono, deps: { secret: string | undefined }): void
     const user = c.req.query('user') ?? '';
     if (!DEV_NAME.test(user)) return c.json({ error: 'bad_request', message: 'user: 1-32 characters of A-Z a-z 0-9 _ -' }, 400);
     const now = Math.floor(Date.now() / 1000);
+    const { SignJWT } = await import('jose/jwt/sign');
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(user)

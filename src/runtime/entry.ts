@@ -11,7 +11,6 @@ import { createGateway, type GatewayApp } from '../gateway.ts';
 import type { LogLevel } from '../log.ts';
 import type { GatewayOptions } from '../options.ts';
 import { loadRouteFiles } from '../routing/load.ts';
-import { createStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 
 export interface EntryOptions {
@@ -37,7 +36,8 @@ export function gatewayOptionsFromSettings(v: SettingValues): Partial<GatewayOpt
 /** The store a settings table names (`memory` → undefined: the gateway creates one if a route needs it). */
 export async function storeFromSettings(v: SettingValues): Promise<Store | undefined> {
   const url = v.store as string | undefined;
-  return url && url !== 'memory' ? createStore(url) : undefined;
+  // Imported only for a non-memory store: the Redis driver and its client stay off the start path otherwise.
+  return url && url !== 'memory' ? (await import('../store/index.ts')).createStore(url) : undefined;
 }
 
 /** Parse the settings (flags, environment), build the gateway; exits 2 on bad input, 0 on --help. */

@@ -21,8 +21,9 @@ import * as broadcast from './scenarios/broadcast.mjs';
 import * as slow from './scenarios/slow-consumer.mjs';
 import * as heartbeat from './scenarios/heartbeat.mjs';
 import * as runtimes from './scenarios/runtimes.mjs';
+import * as coldstart from './scenarios/coldstart.mjs';
 
-const ALL = [relay, handshake, memory, broadcast, slow, heartbeat, runtimes];
+const ALL = [relay, handshake, memory, broadcast, slow, heartbeat, runtimes, coldstart];
 
 /**
  * `npm run` puts node_modules/.bin first on PATH, where the `node` devDependency (Node 24, for
@@ -56,7 +57,7 @@ function parseArgs(argv) {
     if (['smoke', 'pin', 'noInstall', 'help'].includes(k)) o[k] = true;
     else o[k] = argv[++i];
   }
-  for (const k of ['reps', 'conns', 'duration', 'rate', 'latencyDuration', 'retries', 'hbWindow']) if (o[k] != null) o[k] = Number(o[k]);
+  for (const k of ['reps', 'conns', 'duration', 'rate', 'latencyDuration', 'retries', 'hbWindow', 'samples']) if (o[k] != null) o[k] = Number(o[k]);
   for (const k of ['memSizes', 'subs']) if (o[k]) o[k] = o[k].split(',').map(Number);
   return o;
 }
