@@ -13,6 +13,8 @@ declare const Bun: {
 export interface BunServeOptions {
   port?: number;
   hostname?: string;
+  /** The gateway, when `app` is an application's own Hono app that mounts it (`app.route('/ws', gateway)`). @default app */
+  gateway?: GatewayApp;
 }
 
 export interface BunGatewayServer {
@@ -26,8 +28,10 @@ export interface BunGatewayServer {
  * const app = createGateway({ routes: [echo] });
  * serveBun(app, { port: 8787 });
  */
-export function serveBun(app: GatewayApp, o: BunServeOptions = {}): BunGatewayServer {
-  const routes = app.gateway.options.routes;
+export function serveBun(app: { fetch: GatewayApp['fetch'] }, o: BunServeOptions = {}): BunGatewayServer {
+  const gateway = o.gateway ?? (app as Partial<GatewayApp>).gateway;
+  if (!gateway) throw new Error('serveBun: pass { gateway } when app is not the gateway itself (its routes size the WebSocket limits)');
+  const routes = gateway.options.routes;
   const maxPayloadLength = Math.max(...routes.map((r) => r.maxMessageBytes));
   const server = Bun.serve({
     port: o.port ?? 8787,

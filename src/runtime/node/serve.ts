@@ -27,6 +27,11 @@ export interface NodeServeOptions {
   maxHeaderBytes?: number;
 }
 
+/** What the server needs of an app: Hono's `fetch` (a GatewayApp, or any Hono app that mounts one). */
+export interface FetchApp {
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
+}
+
 export interface NodeServer {
   server: Server;
   port: number;
@@ -66,7 +71,7 @@ async function writeResponse(socket: Duplex, res: Response): Promise<void> {
  */
 const ignoreError = (): void => {};
 
-export function attachUpgrade(server: Server, app: GatewayApp, secure: boolean): void {
+export function attachUpgrade(server: Server, app: FetchApp, secure: boolean): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', ignoreError);
     const abort = new AbortController();
@@ -86,7 +91,11 @@ export function attachUpgrade(server: Server, app: GatewayApp, secure: boolean):
   });
 }
 
-export function serveNode(app: GatewayApp, o: NodeServeOptions = {}): Promise<NodeServer> {
+/**
+ * @param app the gateway, or an application's own Hono app with the gateway mounted in it
+ *   (`app.route('/ws', gateway)`): upgrades and plain requests both go through `app.fetch`.
+ */
+export function serveNode(app: FetchApp, o: NodeServeOptions = {}): Promise<NodeServer> {
   const secure = o.tls !== undefined;
   const listener = getRequestListener(app.fetch);
   const common = {
