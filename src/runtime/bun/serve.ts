@@ -29,7 +29,7 @@ export interface BunGatewayServer {
  * serveBun(app, { port: 8787 });
  */
 export function serveBun(app: { fetch: GatewayApp['fetch'] }, o: BunServeOptions = {}): BunGatewayServer {
-  const gateway = o.gateway ?? (app as Partial<GatewayApp>).gateway;
+  const gateway = (o.gateway ?? (app as Partial<GatewayApp>)).gateway;
   if (!gateway) throw new Error('serveBun: pass { gateway } when app is not the gateway itself (its routes size the WebSocket limits)');
   const routes = gateway.options.routes;
   const maxPayloadLength = Math.max(...routes.map((r) => r.maxMessageBytes));
