@@ -121,7 +121,7 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
     if (code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${host}: not an address of this machine`);
     throw err;
   }
-  handleSignals(app, node, drainFromSettings(settings));
+  handleSignals(app, node, { ...drainFromSettings(settings), ...(store ? { store } : {}) });
   const ws = certFile ? 'wss' : 'ws';
   const http = certFile ? 'https' : 'http';
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;

@@ -18,6 +18,8 @@ export interface EntryOptions {
   port: number;
   host: string;
   settings: SettingValues;
+  /** The store built from the settings, if any: the entry disposes it on exit. */
+  store: Store | undefined;
 }
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
@@ -56,7 +58,7 @@ export async function startGateway(runtime: RuntimeAdapter, argv: string[], labe
     const store = await storeFromSettings(settings);
     const app = createGateway({ routes, env, runtime, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings) });
     await app.gateway.warm().catch((err: Error) => console.error(`warning: ${err.message}`));
-    return { app, opts: { routes: String(settings.routes), port, host: String(settings.host), settings } };
+    return { app, opts: { routes: String(settings.routes), port, host: String(settings.host), settings, store } };
   } catch (err) {
     console.error(`wsgate (${label}): ${(err as Error).message}`);
     process.exit(2);
@@ -64,7 +66,14 @@ export async function startGateway(runtime: RuntimeAdapter, argv: string[], labe
 }
 
 /** SIGTERM/SIGINT: drain, stop the listener, exit 0 (hard deadline included). */
-export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<void> | void, o: { windowMs?: number; deadlineMs?: number } = {}): void {
+export interface DrainOptions {
+  windowMs?: number;
+  deadlineMs?: number;
+  /** A store the caller created (the gateway disposes only the one it created itself). */
+  store?: Store;
+}
+
+export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<void> | void, o: DrainOptions = {}): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -76,6 +85,7 @@ export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<voi
     await app.gateway.drain({ windowMs, deadlineMs });
     await Promise.race([closeListener(), new Promise((r) => setTimeout(r, 1000))]);
     await app.gateway.dispose().catch(() => {});
+    await o.store?.dispose().catch(() => {});
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -9,6 +9,6 @@ import { serveBun } from './serve.ts';
 
 const { app, opts } = await startGateway(createBunAdapter(), process.argv.slice(2), 'bun');
 const server = serveBun(app, { port: opts.port, hostname: opts.host });
-drainOnSignals(app, () => server.stop(), drainFromSettings(opts.settings));
+drainOnSignals(app, () => server.stop(), { ...drainFromSettings(opts.settings), ...(opts.store ? { store: opts.store } : {}) });
 const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
 console.error(`wsgate listening on ws://${host}:${server.port} (bun, ${app.gateway.options.routes.length} routes)`);

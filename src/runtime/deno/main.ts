@@ -11,5 +11,5 @@ import { serveDeno } from './serve.ts';
 const { app, opts } = await startGateway(createDenoAdapter(), process.argv.slice(2), 'deno');
 const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
 const server = serveDeno(app, { port: opts.port, hostname: opts.host });
-drainOnSignals(app, () => server.shutdown(), drainFromSettings(opts.settings));
+drainOnSignals(app, () => server.shutdown(), { ...drainFromSettings(opts.settings), ...(opts.store ? { store: opts.store } : {}) });
 void server.listening.then((port) => console.error(`wsgate listening on ws://${host}:${port} (deno, ${app.gateway.options.routes.length} routes)`));

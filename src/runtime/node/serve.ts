@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { wasUpgraded } from '../../core/leg.ts';
 import type { GatewayApp } from '../../gateway.ts';
-import { drainOnSignals } from '../entry.ts';
+import { drainOnSignals, type DrainOptions } from '../entry.ts';
 import type { NodeUpgradeEnv } from './adapter.ts';
 
 export interface NodeServeOptions {
@@ -134,6 +134,6 @@ export function serveNode(app: FetchApp, o: NodeServeOptions = {}): Promise<Node
  * SIGTERM/SIGINT: readiness fails and new upgrades get 503 at once, open connections are closed
  * with 1001 spread over `windowMs`, and the process exits 0 by `deadlineMs` at the latest (I1–I4).
  */
-export function handleSignals(app: GatewayApp, node: NodeServer, o: { windowMs?: number; deadlineMs?: number } = {}): void {
+export function handleSignals(app: GatewayApp, node: NodeServer, o: DrainOptions = {}): void {
   drainOnSignals(app, () => node.close(), o);
 }
