@@ -53,9 +53,10 @@ export function resolveWorkerdTools(): WorkerdTools {
 
 /** The project's wrangler.toml with absolute paths, and `main` pointed at `entry`. */
 function configFor(entry: string): string {
-  return readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
-    .replace(/^main = .*$/m, `main = ${JSON.stringify(entry)}`)
-    .replace(/^"wsgate" = .*$/m, `"wsgate" = ${JSON.stringify(join(ROOT, 'src/routing/define-route.ts'))}`);
+  // Route files written by a test live in a temporary folder, outside this package: `wsgate`
+  // there is aliased to the typed identity helper (a project of one's own would install wsgate).
+  const alias = `\n[alias]\n"wsgate" = ${JSON.stringify(join(ROOT, 'src/routing/define-route.ts'))}\n"wsgate/route" = ${JSON.stringify(join(ROOT, 'src/route.ts'))}\n`;
+  return readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace(/^main = .*$/m, `main = ${JSON.stringify(entry)}`) + alias;
 }
 
 /** A temporary Worker entry serving the route files of `dir` (as the generated manifest would). */
@@ -80,7 +81,7 @@ export async function startWorkerd(o: { routesDir?: string; env?: Record<string,
   const t = resolveWorkerdTools();
   if ('missing' in t) throw new Error(t.missing);
   const work = mkdtempSync(join(tmpdir(), 'wsgate-workerd-'));
-  let entry = join(ROOT, 'src/runtime/workerd/worker.ts');
+  let entry = join(ROOT, 'src/runtime/workerd/main.ts');
   if (o.routesDir) writeFileSync((entry = join(work, 'entry.ts')), entryFor(o.routesDir));
   writeFileSync(join(work, 'wrangler.toml'), configFor(entry));
   const port = await freePort();
