@@ -144,7 +144,11 @@ export async function startGateway({ routes, env = {}, store, runtime = 'node20'
   }
   const port = await freePort();
   const hp = runtime.startsWith('node') ? heapEnv(dir, name) : { env: {}, file: null };
-  const args = [...rt.pre, GATEWAY_BIN, 'start', '--routes', rdir, '--port', String(port), '--host', '127.0.0.1', ...(store ? ['--store', store] : [])];
+  // Each runtime's own entry (Bun and Deno run their adapters, not the Node CLI under compatibility).
+  const entry = runtime === 'bun' ? [join(ROOT, 'src/runtime/bun/main.ts')]
+    : runtime === 'deno' ? ['--no-lock', '--node-modules-dir=manual', join(ROOT, 'src/runtime/deno/main.ts')]
+    : [GATEWAY_BIN, 'start'];
+  const args = [...rt.pre, ...entry, '--routes', rdir, '--port', String(port), '--host', '127.0.0.1', ...(store ? ['--store', store] : [])];
   const h = await startProcess(name, rt.cmd, args, { cwd: ROOT, env: { ...hp.env, ...env }, ready: httpReady(`http://127.0.0.1:${port}/readyz`), readyTimeoutMs: 30000, pin });
   return wrap(h, port, { heapFile: hp.file, routesDir: rdir, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
 }
