@@ -30,7 +30,8 @@ describe.skipIf('missing' in tools)('Workers bundle (wrangler deploy --dry-run)'
     const bundle = readFileSync(join(out, 'worker.js'), 'utf8');
     const sources = [...bundle.matchAll(/^\/\/ (\S+)$/gm)].map((m) => m[1]!);
     expect(sources).toContain('src/runtime/workerd/worker.ts');
-    expect(sources).toContain('src/store/durable-object.ts');
+    expect(sources).toContain('src/runtime/workerd/channel-object.ts');
+    expect(sources).toContain('src/runtime/workerd/store.ts');
     expect(sources).toContain('routes/chat.ts');
     const forbidden = sources.filter((s) => /node_modules\/(ws|ioredis|@hono\/node-server|tsx)\/|src\/runtime\/(node|bun|deno)\/|src\/store\/redis|src\/routing\/load\.ts|src\/cli\.ts/.test(s));
     expect(forbidden).toEqual([]);

@@ -13,8 +13,9 @@ import { createGateway, type GatewayApp } from '../../gateway.ts';
 import type { LogLevel } from '../../log.ts';
 import type { LoadedRoute } from '../../options.ts';
 import { routeManifest } from '../../routing/manifest.ts';
-import { ChannelObject, createDurableObjectStore, handOff } from '../../store/durable-object.ts';
 import { createWorkerdAdapter } from './adapter.ts';
+import { ChannelObject } from './channel-object.ts';
+import { createDurableObjectStore, handOff } from './store.ts';
 import type { DurableObjectNamespace } from './types.ts';
 
 export { ChannelObject };
