@@ -11,6 +11,7 @@ export interface Wire {
   d?: string; // text data
   b?: string; // base64 binary data
   e?: 'join' | 'leave';
+  n?: number; // presence delta: the user's connections on instance `i` after the change
   code?: number;
   reason?: string;
 }

@@ -6,6 +6,7 @@
  */
 import { createStorage } from 'unstorage';
 import memoryDriver from 'unstorage/drivers/memory';
+import { createMemoryPresence } from './memory-presence.ts';
 import { createMemoryPubSub } from './memory-pubsub.ts';
 import { withTtl } from './ttl-driver.ts';
 import type { Store } from './types.ts';
@@ -31,6 +32,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     name: 'memory',
     kv,
     pubsub,
+    presence: createMemoryPresence(options.now),
     capabilities: { crossInstance: false, ttl: true },
     health: () => 'ok',
     async dispose() {

@@ -1,8 +1,10 @@
 /**
- * A store has two separate sides, as in Centrifugo: a KV side (an unstorage `Storage`, used for
- * presence leases) and a pub/sub side (channel fan-out across gateway instances).
+ * A store has three sides: a KV side (an unstorage `Storage`, plain keys and values), a pub/sub
+ * side (channel fan-out across gateway instances) and presence (presence-store.ts: who is on a
+ * channel, one structure per channel, one round trip per read).
  */
 import type { Storage } from 'unstorage';
+import type { PresenceStore } from './presence-store.ts';
 
 export type StoreHealth = 'ok' | 'degraded';
 
@@ -28,6 +30,7 @@ export interface Store {
   readonly name: string;
   readonly kv: Storage;
   readonly pubsub: PubSub;
+  readonly presence: PresenceStore;
   readonly capabilities: StoreCapabilities;
   /** 'degraded' while the backing service is unreachable. */
   health(): StoreHealth;

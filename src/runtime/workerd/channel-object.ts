@@ -83,6 +83,10 @@ export class ChannelObject {
       case 'POST /publish':
         await this.store.pubsub.publish(q.get('topic') ?? '', await request.text());
         return new Response(null, { status: 204 });
+      case 'GET /presence/members':
+        return Response.json(await this.store.presence.members(q.get('channel') ?? ''));
+      case 'GET /presence/count':
+        return Response.json({ count: await this.store.presence.count(q.get('channel') ?? '') });
       case 'GET /kv/keys':
         return Response.json(await kv.getKeys(q.get('base') ?? ''));
       case 'GET /kv/item':

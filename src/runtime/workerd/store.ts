@@ -1,11 +1,12 @@
 /**
  * The Worker side of the channel Durable Object (channel-object.ts): hand a hub-route connection
  * to the object that owns its channel, and a `Store` whose KV and publish are routed to the
- * object owning the key's or topic's channel (`presence:<channel>:…`, `ch:<channel>`), so the
- * `/_wsgate` channel API runs unchanged in the Worker.
+ * object owning the key's or topic's channel (`presence:<channel>:…`, `ch:<channel>`), and
+ * presence reads to the channel's object, so the `/_wsgate` channel API runs unchanged in the Worker.
  */
 import { createStorage, type Driver } from 'unstorage';
 import type { ResolvedRoute } from '../../routing/schema.ts';
+import type { PresenceMember } from '../../store/presence-store.ts';
 import type { Store } from '../../store/types.ts';
 import type { DurableObjectNamespace } from './types.ts';
 
@@ -29,6 +30,11 @@ export function handOff(ns: DurableObjectNamespace, h: Handoff): Promise<Respons
   const stub = ns.get(ns.idFromName(h.channel));
   return stub.fetch(`${ORIGIN}/connect`, { headers: { upgrade: 'websocket', 'x-wsgate-handoff': JSON.stringify({ ...h, route }) } });
 }
+const topic = (channel: string) => `ch:${channel}`;
+function workerHoldsNoMembers(): never {
+  throw new Error('durable-object store: presence members live in the channel objects, not in the Worker');
+}
+
 /** The channel a KV key or pub/sub topic belongs to (the object that owns it). */
 function channelOf(keyOrTopic: string): string | undefined {
   const topic = /^ch:(.+)$/.exec(keyOrTopic);
@@ -76,6 +82,18 @@ export function createDurableObjectStore(ns: DurableObjectNamespace): Store {
         if (topic === 'control') return async () => {};
         throw new Error('durable-object store: a Worker cannot hold a subscription; hub routes run in the channel object');
       },
+    },
+    presence: {
+      // Reads go to the channel's object (its memory store holds every member of the channel);
+      // writes never happen in the Worker: hub members live in the objects.
+      members: async (channel) => (await (await call(topic(channel), `/presence/members?${qs({ channel })}`)).json()) as PresenceMember[],
+      count: async (channel) => ((await (await call(topic(channel), `/presence/count?${qs({ channel })}`)).json()) as { count: number }).count,
+      instances: async () => [],
+      join: workerHoldsNoMembers,
+      leave: workerHoldsNoMembers,
+      renew: workerHoldsNoMembers,
+      restore: workerHoldsNoMembers,
+      drop: workerHoldsNoMembers,
     },
     capabilities: { crossInstance: true, ttl: true },
     health: () => 'ok',

@@ -1,0 +1,170 @@
+/**
+ * Broadcast: channel messages to local members and, over the store's pub/sub, to the members on
+ * other instances (which skip their own), plus the `control` topic (close a connection wherever
+ * it is). A message is delivered locally at once and published for the others, so local
+ * delivery keeps working while the broker is down.
+ *
+ * One subscription per channel with local members (topic `ch:<channel>`); presence deltas travel
+ * on the same topic and are handed to `onPresence`. After a broker outage members get
+ * `{"type":"gap","channel"}`: messages may have been lost.
+ */
+import type { Logger } from '../log.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { Store } from '../store/types.ts';
+import type { Payload } from './leg.ts';
+import type { Registry } from './registry.ts';
+import type { Session } from './session.ts';
+import { CONTROL, decoder, encoder, fromBase64, toBase64, topic, type Wire } from './channel-wire.ts';
+
+export interface BroadcastDeps {
+  store: Store;
+  registry: Registry;
+  instance: string;
+  log: Logger;
+  metrics: GatewayMetrics;
+  /** A presence delta from another instance. */
+  onPresence(channel: string, w: Wire): void;
+  /** The broker connection was lost and restored: pub/sub messages may be missing. */
+  onGap(channel: string): void;
+}
+
+export interface Broadcast {
+  /** Subscribe the channel (once); resolves when the subscription is active (or failed). */
+  subscribe(channel: string): Promise<void>;
+  /** Drop the channel's subscription (its last local member left). */
+  release(channel: string): void;
+  /** A client message on a hub route. */
+  fromClient(session: Session, data: Payload, isBinary: boolean): void;
+  /** A server-side publish: delivered locally, then published; rejects when the broker is down. */
+  publish(channel: string, data: string): Promise<void>;
+  /** Send a wire message to the other instances (best effort, logged on failure). */
+  send(channel: string, w: Wire): Promise<void>;
+  closeRemote(connId: string, code: number, reason: string): Promise<void>;
+  /** Retry failed subscriptions (channels with local members, and the control topic). */
+  maintain(channels: Iterable<string>): void;
+  dispose(): Promise<void>;
+}
+
+export function createBroadcast(deps: BroadcastDeps): Broadcast {
+  const { store, registry, instance, log } = deps;
+  const subs = new Map<string, Promise<(() => Promise<void>) | undefined>>();
+  const delivered = deps.metrics.broadcasts.cell();
+  const warn = (event: string, err: unknown) => log.warn(event, { error: String((err as Error)?.message ?? err) });
+  const members = (channel: string) => registry.byChannel.get(channel) ?? new Set<Session>();
+
+  /**
+   * Fan a message out to local members. Each distinct payload is built and UTF-8 encoded once
+   * (not once per member): with 10k members the per-member cost is only the send.
+   */
+  function deliver(channel: string, w: Wire): number {
+    let n = 0;
+    let envelope: Uint8Array | undefined;
+    let raw: Uint8Array | undefined;
+    let binary: Uint8Array | undefined;
+    for (const s of members(channel)) {
+      if (w.c === s.id && !s.route.echo) continue;
+      if (w.b !== undefined) s.sendToClient((binary ??= fromBase64(w.b)), true);
+      else if (s.route.upstreams.length > 0) s.sendToClient((raw ??= encoder.encode(w.d ?? '')), false);
+      else s.sendToClient((envelope ??= encoder.encode(JSON.stringify({ type: 'message', channel, from: w.from ?? null, data: w.d }))), false);
+      n++;
+    }
+    delivered.v += n;
+    return n;
+  }
+
+  function onWire(channel: string, raw: string): void {
+    let w: Wire;
+    try {
+      w = JSON.parse(raw) as Wire;
+    } catch {
+      return;
+    }
+    if (w.i === instance) return;
+    if (w.k === 'm') deliver(channel, w);
+    else if (w.k === 'p') deps.onPresence(channel, w);
+  }
+
+  function onGap(channel: string): void {
+    for (const s of members(channel))
+      if (s.route.upstreams.length === 0 || s.route.presenceEvents) s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
+    deps.onGap(channel);
+  }
+
+  function subscribe(channel: string): Promise<void> {
+    let p = subs.get(channel);
+    if (!p) {
+      p = store.pubsub
+        .subscribe(topic(channel), (m) => onWire(channel, m), () => onGap(channel))
+        .catch((err) => {
+          if (subs.get(channel) === p) subs.delete(channel);
+          warn('channel_subscribe_failed', err);
+          return undefined;
+        });
+      subs.set(channel, p);
+    }
+    return p.then(() => undefined);
+  }
+
+  async function send(channel: string, w: Wire): Promise<void> {
+    try {
+      await store.pubsub.publish(topic(channel), JSON.stringify(w));
+    } catch (err) {
+      warn('channel_publish_failed', err);
+    }
+  }
+
+  let control: Promise<(() => Promise<void>) | undefined> | undefined;
+  function ensureControl(): void {
+    if (control) return;
+    control = store.pubsub
+      .subscribe(CONTROL, (raw) => {
+        const w = JSON.parse(raw) as Wire;
+        if (w.k === 'c' && w.c) registry.byId.get(w.c)?.close(w.code ?? 4903, w.reason ?? '', 'admin');
+      })
+      .catch(() => {
+        control = undefined; // retried by maintain() while the broker is down
+        return undefined;
+      });
+  }
+  ensureControl();
+
+  return {
+    subscribe,
+    send,
+    release(channel) {
+      const sub = subs.get(channel);
+      subs.delete(channel);
+      void sub?.then((unsub) => unsub?.()).catch(() => {});
+    },
+    fromClient(session, data, isBinary) {
+      const channel = session.channel!;
+      const w: Wire = { k: 'm', i: instance, c: session.id, ...(session.userId !== undefined ? { from: session.userId } : {}) };
+      if (isBinary) w.b = toBase64(typeof data === 'string' ? encoder.encode(data) : data);
+      else w.d = typeof data === 'string' ? data : decoder.decode(data);
+      deliver(channel, w);
+      void send(channel, w);
+    },
+    async publish(channel, data) {
+      const w: Wire = { k: 'm', i: instance, d: data };
+      deliver(channel, w);
+      await store.pubsub.publish(topic(channel), JSON.stringify(w)).catch((err) => {
+        warn('channel_publish_failed', err);
+        throw err;
+      });
+    },
+    async closeRemote(connId, code, reason) {
+      const local = registry.byId.get(connId);
+      if (local) return local.close(code, reason, 'admin');
+      await store.pubsub.publish(CONTROL, JSON.stringify({ k: 'c', i: instance, c: connId, code, reason }));
+    },
+    maintain(channels) {
+      ensureControl();
+      for (const channel of channels) void subscribe(channel);
+    },
+    async dispose() {
+      const all = [...subs.values(), ...(control ? [control] : [])];
+      subs.clear();
+      for (const p of all) await p.then((u) => u?.()).catch(() => {});
+    },
+  };
+}
