@@ -8,6 +8,7 @@
 import { Hono } from 'hono';
 import { createVerifier, extractToken, resolveAuth, stripTokenFromSearch, upstreamProtocols, type Verifier } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
+import { parseRecover } from './core/history.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from './core/leg.ts';
@@ -81,7 +82,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   const metrics = createGatewayMetrics();
   const needsStore = opts.routes.some((r) => r.channel !== undefined);
   const store = opts.store ?? (needsStore ? createMemoryStore() : undefined);
-  const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics }) : undefined;
+  const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics, routes: opts.routes }) : undefined;
   const perRoute = new Map<ResolvedRoute, RouteRuntime>();
   for (const route of opts.routes) perRoute.set(route, prepareRoute(route));
   const handshakesPerIp = new Map<string, number>();
@@ -225,11 +226,13 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       );
     }
     const channel = route.channel ? channels!.channelName(route.channel, params, claims) : undefined;
+    const recover = route.history ? parseRecover(url.searchParams) : undefined;
     const context: AcceptContext = {
       id,
       route,
       ...(userId !== undefined ? { userId } : {}),
       ...(channel !== undefined ? { channel } : {}),
+      ...(recover ? { recover } : {}),
       ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
       expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
     };

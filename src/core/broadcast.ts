@@ -10,7 +10,9 @@
  */
 import type { Logger } from '../log.ts';
 import type { GatewayMetrics } from '../metrics.ts';
+import type { HistoryOptions } from '../store/history-store.ts';
 import type { Store } from '../store/types.ts';
+import { ChannelHistory, type Recover } from './history.ts';
 import type { Payload } from './leg.ts';
 import type { Registry } from './registry.ts';
 import type { Session } from './session.ts';
@@ -26,6 +28,8 @@ export interface BroadcastDeps {
   onPresence(channel: string, w: Wire): void;
   /** The broker connection was lost and restored: pub/sub messages may be missing. */
   onGap(channel: string): void;
+  /** History options of a channel (its route's `history`), or undefined. */
+  historyOf(channel: string): HistoryOptions | undefined;
 }
 
 export interface Broadcast {
@@ -33,10 +37,12 @@ export interface Broadcast {
   subscribe(channel: string): Promise<void>;
   /** Drop the channel's subscription (its last local member left). */
   release(channel: string): void;
+  /** A member joined: on a history channel, catch it up (`recover`) and send its position. */
+  joined(session: Session, recover: Recover | undefined): void;
   /** A client message on a hub route. */
   fromClient(session: Session, data: Payload, isBinary: boolean): void;
   /** A server-side publish: delivered locally, then published; rejects when the broker is down. */
-  publish(channel: string, data: string): Promise<void>;
+  publish(channel: string, data: string): Promise<{ offset?: number }>;
   /** Send a wire message to the other instances (best effort, logged on failure). */
   send(channel: string, w: Wire): Promise<void>;
   closeRemote(connId: string, code: number, reason: string): Promise<void>;
@@ -58,19 +64,46 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
    */
   function deliver(channel: string, w: Wire): number {
     let n = 0;
-    let envelope: Uint8Array | undefined;
-    let raw: Uint8Array | undefined;
-    let binary: Uint8Array | undefined;
+    const f = frames(channel, w);
+    const held = history.recovering.size > 0 ? history.recovering : undefined;
     for (const s of members(channel)) {
       if (w.c === s.id && !s.route.echo) continue;
-      if (w.b !== undefined) s.sendToClient((binary ??= fromBase64(w.b)), true);
-      else if (s.route.upstreams.length > 0) s.sendToClient((raw ??= encoder.encode(w.d ?? '')), false);
-      else s.sendToClient((envelope ??= encoder.encode(JSON.stringify({ type: 'message', channel, from: w.from ?? null, data: w.d }))), false);
+      const h = held?.get(s);
+      if (h) h.push(w);
+      else sendFrame(s, f);
       n++;
     }
     delivered.v += n;
     return n;
   }
+
+  /** The three renderings of a message, built on first use. */
+  function frames(channel: string, w: Wire) {
+    let envelope: Uint8Array | undefined;
+    let raw: Uint8Array | undefined;
+    let binary: Uint8Array | undefined;
+    return {
+      binary: w.b !== undefined ? () => (binary ??= fromBase64(w.b!)) : undefined,
+      raw: () => (raw ??= encoder.encode(w.d ?? '')),
+      envelope: () =>
+        (envelope ??= encoder.encode(
+          JSON.stringify({ type: 'message', channel, from: w.from ?? null, data: w.d, ...(w.o !== undefined ? { offset: w.o, epoch: w.ep } : {}) }),
+        )),
+    };
+  }
+  function sendFrame(s: Session, f: ReturnType<typeof frames>): void {
+    if (f.binary) s.sendToClient(f.binary(), true);
+    else if (s.route.upstreams.length > 0) s.sendToClient(f.raw(), false);
+    else s.sendToClient(f.envelope(), false);
+  }
+
+  const history = new ChannelHistory({
+    history: store.history,
+    deliver: (channel, w) => void deliver(channel, w),
+    deliverTo: (channel, w, s) => sendFrame(s, frames(channel, w)),
+    members,
+    warn,
+  });
 
   function onWire(channel: string, raw: string): void {
     let w: Wire;
@@ -79,12 +112,18 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     } catch {
       return;
     }
+    // History messages come back to their publisher too: every instance delivers in offset order.
+    if (w.o !== undefined && w.k === 'm') return history.onMessage(channel, w);
     if (w.i === instance) return;
     if (w.k === 'm') deliver(channel, w);
     else if (w.k === 'p') deps.onPresence(channel, w);
   }
 
   function onGap(channel: string): void {
+    if (deps.historyOf(channel)) {
+      history.onBrokerGap(channel); // read back what pub/sub dropped; `gap` only if history lost it
+      return deps.onGap(channel);
+    }
     for (const s of members(channel))
       if (s.route.upstreams.length === 0 || s.route.presenceEvents) s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
     deps.onGap(channel);
@@ -101,8 +140,25 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
           return undefined;
         });
       subs.set(channel, p);
+      if (deps.historyOf(channel)) void p.then(() => history.start(channel));
     }
     return p.then(() => undefined);
+  }
+
+  /** A message on a history channel: stamped and fanned out by the store, delivered when it comes back. */
+  async function publishMessage(channel: string, w: Wire): Promise<{ offset?: number }> {
+    const opts = deps.historyOf(channel);
+    if (!opts) {
+      deliver(channel, w);
+      await store.pubsub.publish(topic(channel), JSON.stringify(w));
+      return {};
+    }
+    try {
+      return await store.history.publish(channel, topic(channel), JSON.stringify(w), opts);
+    } catch (err) {
+      deliver(channel, w); // the broker is away: local members still get it (without an offset)
+      throw err;
+    }
   }
 
   async function send(channel: string, w: Wire): Promise<void> {
@@ -132,6 +188,7 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     subscribe,
     send,
     release(channel) {
+      history.stop(channel);
       const sub = subs.get(channel);
       subs.delete(channel);
       void sub?.then((unsub) => unsub?.()).catch(() => {});
@@ -141,16 +198,16 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
       const w: Wire = { k: 'm', i: instance, c: session.id, ...(session.userId !== undefined ? { from: session.userId } : {}) };
       if (isBinary) w.b = toBase64(typeof data === 'string' ? encoder.encode(data) : data);
       else w.d = typeof data === 'string' ? data : decoder.decode(data);
-      deliver(channel, w);
-      void send(channel, w);
+      publishMessage(channel, w).catch((err) => warn('channel_publish_failed', err));
     },
     async publish(channel, data) {
-      const w: Wire = { k: 'm', i: instance, d: data };
-      deliver(channel, w);
-      await store.pubsub.publish(topic(channel), JSON.stringify(w)).catch((err) => {
+      return publishMessage(channel, { k: 'm', i: instance, d: data }).catch((err) => {
         warn('channel_publish_failed', err);
         throw err;
       });
+    },
+    joined(session, recover) {
+      if (deps.historyOf(session.channel!)) void history.join(session.channel!, session, recover).catch((err) => warn('history_join_failed', err));
     },
     async closeRemote(connId, code, reason) {
       const local = registry.byId.get(connId);

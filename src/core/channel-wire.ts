@@ -11,6 +11,8 @@ export interface Wire {
   d?: string; // text data
   b?: string; // base64 binary data
   e?: 'join' | 'leave';
+  o?: number; // history: the message's offset in its channel
+  ep?: string; // history: the channel's epoch
   n?: number; // presence delta: the user's connections on instance `i` after the change
   code?: number;
   reason?: string;

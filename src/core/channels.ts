@@ -14,6 +14,8 @@ import type { Store } from '../store/types.ts';
 import { createBroadcast } from './broadcast.ts';
 import type { Clock } from './clock.ts';
 import { PresenceTracker, type PresenceUser } from './presence-tracker.ts';
+import type { ResolvedRoute } from '../routing/schema.ts';
+import { historyResolver } from './history.ts';
 import type { Registry } from './registry.ts';
 import type { ChannelHooks } from './session.ts';
 
@@ -22,6 +24,8 @@ export type { PresenceUser } from './presence-tracker.ts';
 export interface PublishResult {
   /** Connections on the channel across instances when the message was published. */
   recipients: number;
+  /** The message's offset, on channels with history. */
+  offset?: number;
 }
 
 export interface Channels extends ChannelHooks {
@@ -36,7 +40,18 @@ export interface Channels extends ChannelHooks {
   dispose(): Promise<void>;
 }
 
-export function createChannels(deps: { store: Store; registry: Registry; log: Logger; clock: Clock; ttlSec: number; metrics: GatewayMetrics }): Channels {
+export interface ChannelsDeps {
+  store: Store;
+  registry: Registry;
+  log: Logger;
+  clock: Clock;
+  ttlSec: number;
+  metrics: GatewayMetrics;
+  /** The routes, for their `history` options (matched by channel template). */
+  routes?: readonly ResolvedRoute[];
+}
+
+export function createChannels(deps: ChannelsDeps): Channels {
   const { store, registry, log, clock } = deps;
   const instance = crypto.randomUUID().slice(0, 12);
   const warn = (event: string, err: unknown) => log.warn(event, { error: String((err as Error)?.message ?? err) });
@@ -51,6 +66,7 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     metrics: deps.metrics,
     onPresence: (channel, w) => tracker.onDelta(channel, w),
     onGap: (channel) => tracker.onGap(channel),
+    historyOf: historyResolver(deps.routes ?? []),
   });
   tracker = new PresenceTracker({
     presence: store.presence,
@@ -71,14 +87,14 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
   storeUp.v = store.health() === 'ok' ? 1 : 0;
 
   async function publishMessage(channel: string, data: string): Promise<PublishResult> {
-    await broadcast.publish(channel, data);
+    const { offset } = await broadcast.publish(channel, data);
     let recipients: number;
     try {
       recipients = await store.presence.count(channel);
     } catch {
       recipients = registry.byChannel.get(channel)?.size ?? 0;
     }
-    return { recipients };
+    return { recipients, ...(offset !== undefined ? { offset } : {}) };
   }
 
   return {
@@ -91,6 +107,7 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     join(session) {
       void broadcast.subscribe(session.channel!);
       if (session.route.presence || session.route.presenceEvents) tracker.join(session);
+      broadcast.joined(session, session.recover);
     },
     leave(session) {
       const channel = session.channel!;

@@ -81,6 +81,8 @@ export interface AcceptContext {
   id: string;
   route: ResolvedRoute;
   channel?: string;
+  /** History routes: where the client resumes (`?since=&epoch=`). */
+  recover?: { since: number; epoch?: string };
   userId?: string;
   expiresAtMs?: number;
   expiryGraceMs: number;

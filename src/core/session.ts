@@ -12,6 +12,7 @@
  * Longer than 300 lines on purpose: relay, flow control and the close handshake share one
  * connection's state, and splitting them would spread that state over several files.
  */
+import type { Recover } from './history.ts';
 import { closeCodeOf, ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Cell } from '../metrics.ts';
@@ -74,6 +75,8 @@ export interface SessionInit {
   upstreamWhatwg?: boolean;
   userId?: string;
   channel?: string;
+  /** History routes: the position the client asked to resume from (`?since=&epoch=`). */
+  recover?: Recover;
   /** Token expiry, epoch ms. */
   expiresAtMs?: number;
   expiryGraceMs: number;
@@ -88,6 +91,7 @@ export class Session {
   readonly route: ResolvedRoute;
   readonly userId: string | undefined;
   readonly channel: string | undefined;
+  readonly recover: Recover | undefined;
   readonly client: Leg;
   readonly upstream: Leg | undefined;
   readonly openedAt: number;
@@ -118,6 +122,7 @@ export class Session {
     this.route = init.route;
     this.userId = init.userId;
     this.channel = init.channel;
+    this.recover = init.recover;
     this.client = init.client;
     this.upstream = init.upstream;
     this.upstreamWhatwg = init.upstreamWhatwg ?? false;

@@ -4,7 +4,7 @@
  * contains `wsgate:admin`.
  *
  *   GET    /_wsgate/channels/:channel/presence   → { channel, users: [{ user, connections }], connections }
- *   POST   /_wsgate/channels/:channel/messages   → { recipients, delivered } (body: the message, as text;
+ *   POST   /_wsgate/channels/:channel/messages   → { recipients, offset?, delivered } (body: the message, as text;
  *                                                  `delivered` is a deprecated alias of `recipients`)
  *   GET    /_wsgate/users/:user/connections      → { user, connections: [{ id, route, channel }] } (this instance)
  *   DELETE /_wsgate/connections/:id?code=&reason= → { closed }     (on whichever instance holds it)
@@ -78,11 +78,11 @@ export function mountAdminApi(app: Hono, deps: AdminDeps): void {
     if (length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
     const body = await c.req.text();
     if (body.length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
-    const { recipients } = await channels().publishMessage(c.req.param('channel'), body).catch(() => {
+    const { recipients, offset } = await channels().publishMessage(c.req.param('channel'), body).catch(() => {
       throw new GatewayError('store_unavailable', 'Published locally only: the store is unavailable');
     });
     // `delivered` (the old name: it never counted deliveries) stays one release as an alias.
-    return c.json({ recipients, delivered: recipients });
+    return c.json({ recipients, ...(offset !== undefined ? { offset } : {}), delivered: recipients });
   });
 
   app.get('/_wsgate/users/:user/connections', (c) => {

@@ -6,6 +6,7 @@
  */
 import { createStorage } from 'unstorage';
 import memoryDriver from 'unstorage/drivers/memory';
+import { createMemoryHistory } from './memory-history.ts';
 import { createMemoryPresence } from './memory-presence.ts';
 import { createMemoryPubSub } from './memory-pubsub.ts';
 import { withTtl } from './ttl-driver.ts';
@@ -33,6 +34,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     kv,
     pubsub,
     presence: createMemoryPresence(options.now),
+    history: createMemoryHistory(pubsub, options.now),
     capabilities: { crossInstance: false, ttl: true },
     health: () => 'ok',
     async dispose() {

@@ -1,9 +1,11 @@
 /**
  * A store has three sides: a KV side (an unstorage `Storage`, plain keys and values), a pub/sub
- * side (channel fan-out across gateway instances) and presence (presence-store.ts: who is on a
- * channel, one structure per channel, one round trip per read).
+ * side (channel fan-out across gateway instances), presence (presence-store.ts: who is on a
+ * channel, one structure per channel, one round trip per read) and history (history-store.ts:
+ * offsets, epochs and recovery for channels that opt in).
  */
 import type { Storage } from 'unstorage';
+import type { HistoryStore } from './history-store.ts';
 import type { PresenceStore } from './presence-store.ts';
 
 export type StoreHealth = 'ok' | 'degraded';
@@ -31,6 +33,7 @@ export interface Store {
   readonly kv: Storage;
   readonly pubsub: PubSub;
   readonly presence: PresenceStore;
+  readonly history: HistoryStore;
   readonly capabilities: StoreCapabilities;
   /** 'degraded' while the backing service is unreachable. */
   health(): StoreHealth;

@@ -52,6 +52,7 @@ function view(shared: Store, box: { presence: PresenceStore }) {
     name: 'view',
     kv,
     presence,
+    history: shared.history,
     capabilities: shared.capabilities,
     pubsub: {
       publish: (t, m) => (state.pubsubUp ? shared.pubsub.publish(t, m) : down()),

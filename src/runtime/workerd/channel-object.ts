@@ -83,6 +83,12 @@ export class ChannelObject {
       case 'POST /publish':
         await this.store.pubsub.publish(q.get('topic') ?? '', await request.text());
         return new Response(null, { status: 204 });
+      case 'POST /history/publish': {
+        const opts = { size: Number(q.get('size')), ttlSec: Number(q.get('ttl')) };
+        return Response.json(await this.store.history.publish(q.get('channel') ?? '', q.get('topic') ?? '', await request.text(), opts));
+      }
+      case 'GET /history/read':
+        return Response.json(await this.store.history.read(q.get('channel') ?? '', Number(q.get('since')), q.get('epoch') || undefined, Number(q.get('limit'))));
       case 'GET /presence/members':
         return Response.json(await this.store.presence.members(q.get('channel') ?? ''));
       case 'GET /presence/count':
@@ -104,7 +110,7 @@ export class ChannelObject {
   }
 
   private connect(h: Handoff): Response {
-    const hub = this.ensureHub();
+    const hub = this.ensureHub(h.route);
     const pair = new workerd.WebSocketPair();
     const client = pair[0];
     const server = pair[1];
@@ -123,6 +129,7 @@ export class ChannelObject {
         route: h.route,
         client: leg,
         ...(h.userId !== undefined ? { userId: h.userId } : {}),
+        ...(h.recover ? { recover: h.recover } : {}),
         channel: h.channel,
         ...(h.expiresAtMs !== undefined ? { expiresAtMs: h.expiresAtMs } : {}),
         expiryGraceMs: h.expiryGraceMs,
@@ -150,12 +157,12 @@ export class ChannelObject {
     this.feeds.delete(ws);
   }
 
-  private ensureHub(): Hub {
+  private ensureHub(route: ResolvedRoute): Hub {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (this.hub) return this.hub;
     const registry = new Registry();
-    const channels = createChannels({ store: this.store, registry, log: this.log, clock: systemClock, ttlSec: this.ttlSec, metrics: createGatewayMetrics() });
+    const channels = createChannels({ store: this.store, registry, log: this.log, clock: systemClock, ttlSec: this.ttlSec, metrics: createGatewayMetrics(), routes: [route] });
     this.hub = { registry, heartbeat: new HeartbeatScheduler(systemClock), deadlines: new Deadlines(systemClock), channels, pollMs: Infinity };
     return this.hub;
   }

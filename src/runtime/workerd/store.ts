@@ -6,6 +6,7 @@
  */
 import { createStorage, type Driver } from 'unstorage';
 import type { ResolvedRoute } from '../../routing/schema.ts';
+import type { HistoryRead } from '../../store/history-store.ts';
 import type { PresenceMember } from '../../store/presence-store.ts';
 import type { Store } from '../../store/types.ts';
 import type { DurableObjectNamespace } from './types.ts';
@@ -18,6 +19,7 @@ export interface Handoff {
   channel: string;
   route: ResolvedRoute;
   userId?: string;
+  recover?: { since: number; epoch?: string };
   protocol?: string;
   expiresAtMs?: number;
   expiryGraceMs: number;
@@ -94,6 +96,13 @@ export function createDurableObjectStore(ns: DurableObjectNamespace): Store {
       renew: workerHoldsNoMembers,
       restore: workerHoldsNoMembers,
       drop: workerHoldsNoMembers,
+    },
+    history: {
+      // The channel's object holds its history (its memory store) and fans the message out.
+      publish: async (channel, t, wire, opts) =>
+        (await (await call(t, `/history/publish?${qs({ channel, topic: t, size: String(opts.size), ttl: String(opts.ttlSec) })}`, { method: 'POST', body: wire })).json()) as { offset: number; epoch: string },
+      read: async (channel, since, epoch, limit) =>
+        (await (await call(topic(channel), `/history/read?${qs({ channel, since: String(since), epoch: epoch ?? '', limit: String(limit) })}`)).json()) as HistoryRead,
     },
     capabilities: { crossInstance: true, ttl: true },
     health: () => 'ok',

@@ -49,6 +49,7 @@ function build(routeManifest: LoadedRoute[], env: WorkerEnv): Built {
           channel: ctx.channel,
           route: ctx.route,
           ...(ctx.userId !== undefined ? { userId: ctx.userId } : {}),
+          ...(ctx.recover ? { recover: ctx.recover } : {}),
           ...(protocol ? { protocol } : {}),
           ...(ctx.expiresAtMs !== undefined ? { expiresAtMs: ctx.expiresAtMs } : {}),
           expiryGraceMs: ctx.expiryGraceMs,
