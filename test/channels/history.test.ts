@@ -6,106 +6,26 @@
  * store (one process) and on Redis (two `wsgate start` processes, reconnecting to the other one).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectClient, expectRefused, startGateway, stopAll, until, type TestClient } from '../helpers/gateway.ts';
-import { events, type Ev } from '../helpers/events.ts';
+import { expectRefused, startGateway, stopAll } from '../helpers/gateway.ts';
+import { awayAndBack, HISTORY_ROUTES, tooOld, type Target } from '../helpers/history-scenarios.ts';
 import { routesDir, spawnGateway, stopProcesses } from '../helpers/processes.ts';
-import { createRedisServer, hasRedis, noRedisReason, sleep, type RedisServer } from '../helpers/redis-server.ts';
+import { createRedisServer, hasRedis, noRedisReason, type RedisServer } from '../helpers/redis-server.ts';
 import { claims, hs } from '../helpers/tokens.ts';
 
 if (!hasRedis) console.warn(`\n*** history tests on Redis SKIPPED: ${noRedisReason} ***\n`);
 
 const ADMIN = 'history-test-admin-secret-0123456789';
 const T = 60_000;
-const ROUTES = {
-  hist: { path: '/h/:room', channel: 'hist:{room}', heartbeat: 'off' as const, history: { size: 500, ttlSec: 300 } },
-  short: { path: '/s/:room', channel: 'short:{room}', heartbeat: 'off' as const, history: { size: 10, ttlSec: 300 } },
-};
-type Msg = Ev & { offset?: number; epoch?: string };
-
-interface Target {
-  url(path: string, token: string): string;
-  admin(path: string, init?: RequestInit): Promise<Response>;
-}
 const token = (sub: string) => hs(claims({ sub }));
-const msgs = (c: TestClient) => (events(c) as Msg[]).filter((e) => e.type === 'message');
-const marker = (c: TestClient) => (events(c) as Msg[]).find((e) => e.type === 'history');
-const post = async (t: Target, channel: string, body: string) => {
-  const res = await t.admin(`/_wsgate/channels/${channel}/messages`, { method: 'POST', body });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { recipients: number; offset: number; delivered: number };
-};
 
 afterEach(async () => {
   await stopAll();
   await stopProcesses();
 }, T);
 
-/** The scenario, run against one target for publishing/observing and one for reconnecting. */
-async function awayAndBack(pub: Target, back: Target, room: string): Promise<void> {
-  const channel = `hist:${room}`;
-  const alice = await connectClient(pub.url(`/h/${room}`, await token('alice')));
-  const bob = await connectClient(back.url(`/h/${room}`, await token('bob'))); // stays throughout
-  await until(() => marker(alice) !== undefined && marker(bob) !== undefined, 5000, 'history markers');
-  const epoch = marker(alice)!.epoch!;
-  expect(marker(alice)).toEqual({ type: 'history', channel, offset: 0, epoch });
-  for (let i = 0; i < 3; i++) expect((await post(pub, channel, `before-${i}`)).offset).toBe(i + 1);
-  await until(() => msgs(alice).length === 3, 5000, 'three before');
-  expect(msgs(alice)[2]).toEqual({ type: 'message', channel, from: null, data: 'before-2', offset: 3, epoch });
-  const last = msgs(alice).at(-1)!.offset!;
-  alice.ws.close();
-  await alice.closed;
-
-  // ~5 s away while 100 messages are published (alternating instances when there are two).
-  const t0 = Date.now();
-  for (let i = 0; i < 100; i++) {
-    await post(i % 2 ? back : pub, channel, `away-${i}`);
-    await sleep(Math.max(0, t0 + (i + 1) * 50 - Date.now()));
-  }
-  await until(() => msgs(bob).length === 103, 10_000, 'bob (live) has all 103');
-  expect(msgs(bob).map((m) => m.offset)).toEqual(Array.from({ length: 103 }, (_, i) => i + 1));
-
-  const again = await connectClient(back.url(`/h/${room}?since=${last}&epoch=${epoch}`, await token('alice')));
-  await until(() => marker(again) !== undefined, 10_000, 'recovered and marked');
-  const got = msgs(again);
-  expect(got.map((m) => m.data)).toEqual(Array.from({ length: 100 }, (_, i) => `away-${i}`));
-  expect(got.map((m) => m.offset)).toEqual(Array.from({ length: 100 }, (_, i) => i + 4));
-  expect(marker(again)).toEqual({ type: 'history', channel, offset: 103, epoch });
-  expect(events(again).some((e) => e.type === 'gap')).toBe(false);
-  // Then live, no gap, no duplicate.
-  expect((await post(pub, channel, 'live-1')).offset).toBe(104);
-  await until(() => msgs(again).length === 101, 5000, 'live after recovery');
-  expect(msgs(again).at(-1)).toMatchObject({ data: 'live-1', offset: 104 });
-  await sleep(200);
-  expect(msgs(again)).toHaveLength(101);
-}
-
-async function tooOld(t: Target, room: string): Promise<void> {
-  const channel = `short:${room}`;
-  const c = await connectClient(t.url(`/s/${room}`, await token('carol')));
-  await until(() => marker(c) !== undefined, 5000, 'marker');
-  const epoch = marker(c)!.epoch!;
-  for (let i = 0; i < 25; i++) await post(t, channel, `m-${i}`);
-  await until(() => msgs(c).length === 25, 5000, 'all 25 live');
-  c.ws.close();
-  const old = await connectClient(t.url(`/s/${room}?since=3&epoch=${epoch}`, await token('carol')));
-  await until(() => marker(old) !== undefined, 5000, 'marker after gap');
-  expect(events(old).filter((e) => e.type !== 'presence')).toEqual([
-    { type: 'gap', channel, offset: 25, epoch },
-    { type: 'history', channel, offset: 25, epoch },
-  ]);
-  // Within the last 10: recovered.
-  const recent = await connectClient(t.url(`/s/${room}?since=20&epoch=${epoch}`, await token('carol')));
-  await until(() => marker(recent) !== undefined, 5000, 'recent marker');
-  expect(msgs(recent).map((m) => m.offset)).toEqual([21, 22, 23, 24, 25]);
-  // Another epoch (history lost since): gap.
-  const other = await connectClient(t.url(`/s/${room}?since=20&epoch=someotherepoch`, await token('carol')));
-  await until(() => marker(other) !== undefined, 5000, 'other-epoch marker');
-  expect(events(other).find((e) => e.type === 'gap')).toEqual({ type: 'gap', channel, offset: 25, epoch });
-}
-
 describe('history and recovery: memory store', () => {
   async function target(): Promise<Target> {
-    const gw = await startGateway(Object.values(ROUTES), { adminSecret: ADMIN });
+    const gw = await startGateway(Object.values(HISTORY_ROUTES), { adminSecret: ADMIN });
     return { url: gw.url, admin: (p, init = {}) => gw.http(p, { ...init, headers: { authorization: `Bearer ${ADMIN}` } }) };
   }
   it('away 5 s while 100 are published, back with its last offset: exactly those 100 in order, then live', async () => {
@@ -133,7 +53,7 @@ describe.skipIf(!hasRedis)('history and recovery: Redis, two instances', () => {
   });
   async function pair(): Promise<[Target, Target]> {
     redis = await createRedisServer();
-    const routes = routesDir(ROUTES);
+    const routes = routesDir(HISTORY_ROUTES);
     const gws = await Promise.all([spawnGateway({ routes, store: redis.url }), spawnGateway({ routes, store: redis.url })]);
     return gws.map((g) => ({ url: g.url.bind(g), admin: g.admin.bind(g) })) as [Target, Target];
   }

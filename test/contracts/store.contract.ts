@@ -1,10 +1,12 @@
 /**
  * The contract every store passes (memory, Redis, the Durable Object's): KV with prefixes and
  * TTL, pub/sub delivery, order, fan-out, isolation, large and unicode messages, presence
- * (store-presence.contract.ts). A store test file is ~10 lines that call runStoreContract.
+ * (store-presence.contract.ts) and history (store-history.contract.ts). A store test file is ~10
+ * lines that call runStoreContract.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
+import { historyContract } from './store-history.contract.ts';
 import { presenceContract } from './store-presence.contract.ts';
 
 export interface StoreFixture {
@@ -114,6 +116,7 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFixtu
     });
 
     describe('presence', () => presenceContract(() => store, advance, unique));
+    describe('history', () => historyContract(() => store, unique));
 
     describe('pubsub', () => {
       it('delivers messages in publish order', async () => {
