@@ -12,7 +12,10 @@ import type { Logger } from '../log.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { HistoryOptions } from '../store/history-store.ts';
 import type { Store } from '../store/types.ts';
+import { GatewayError } from '../errors.ts';
+import type { Clock } from './clock.ts';
 import { ChannelHistory, type Recover } from './history.ts';
+import { Outbox } from './outbox.ts';
 import type { Payload } from './leg.ts';
 import type { Registry } from './registry.ts';
 import type { Session } from './session.ts';
@@ -30,6 +33,15 @@ export interface BroadcastDeps {
   onGap(channel: string): void;
   /** History options of a channel (its route's `history`), or undefined. */
   historyOf(channel: string): HistoryOptions | undefined;
+  clock: Clock;
+  /** The outage outbox (outbox.ts); default OUTBOX_LIMITS. */
+  outbox?: Outbox;
+}
+
+/** What a publish did: its offset (history channels), or queued in the outage outbox. */
+export interface Published {
+  offset?: number;
+  queued?: boolean;
 }
 
 export interface Broadcast {
@@ -41,8 +53,11 @@ export interface Broadcast {
   joined(session: Session, recover: Recover | undefined): void;
   /** A client message on a hub route. */
   fromClient(session: Session, data: Payload, isBinary: boolean): void;
-  /** A server-side publish: delivered locally, then published; rejects when the broker is down. */
-  publish(channel: string, data: string): Promise<{ offset?: number }>;
+  /**
+   * A server-side publish: delivered locally, published for the other instances — or queued in
+   * the outbox while the store is away; rejects (store_unavailable) when the outbox is full.
+   */
+  publish(channel: string, data: string): Promise<Published>;
   /** Send a wire message to the other instances (best effort, logged on failure). */
   send(channel: string, w: Wire): Promise<void>;
   closeRemote(connId: string, code: number, reason: string): Promise<void>;
@@ -63,6 +78,8 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
    * (not once per member): with 10k members the per-member cost is only the send.
    */
   function deliver(channel: string, w: Wire): number {
+    // Flushed from our outbox: our members had it when it was published.
+    if (w.q === 1 && w.i === instance) return 0;
     let n = 0;
     const f = frames(channel, w);
     const held = history.recovering.size > 0 ? history.recovering : undefined;
@@ -116,6 +133,7 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     if (w.o !== undefined && w.k === 'm') return history.onMessage(channel, w);
     if (w.i === instance) return;
     if (w.k === 'm') deliver(channel, w);
+    else if (w.k === 'g') sendGap(channel); // another instance's outbox lost messages
     else if (w.k === 'p') deps.onPresence(channel, w);
   }
 
@@ -124,9 +142,13 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
       history.onBrokerGap(channel); // read back what pub/sub dropped; `gap` only if history lost it
       return deps.onGap(channel);
     }
+    sendGap(channel);
+    deps.onGap(channel);
+  }
+
+  function sendGap(channel: string): void {
     for (const s of members(channel))
       if (s.route.upstreams.length === 0 || s.route.presenceEvents) s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
-    deps.onGap(channel);
   }
 
   function subscribe(channel: string): Promise<void> {
@@ -145,20 +167,57 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     return p.then(() => undefined);
   }
 
-  /** A message on a history channel: stamped and fanned out by the store, delivered when it comes back. */
-  async function publishMessage(channel: string, w: Wire): Promise<{ offset?: number }> {
+  const outbox = deps.outbox ?? new Outbox(deps.clock.now);
+  let flushTimer: unknown;
+
+  /**
+   * Publish for the other instances. History channels: stamped and fanned out by the store,
+   * delivered here when it comes back. While the store is away (or anything waits in the
+   * outbox, to keep order): delivered here at once and queued.
+   */
+  async function publishMessage(channel: string, w: Wire): Promise<Published> {
     const opts = deps.historyOf(channel);
+    if (outbox.size > 0 || store.health() !== 'ok') return queue(channel, w, true);
     if (!opts) {
       deliver(channel, w);
-      await store.pubsub.publish(topic(channel), JSON.stringify(w));
-      return {};
+      try {
+        await store.pubsub.publish(topic(channel), JSON.stringify(w));
+        return {};
+      } catch {
+        return queue(channel, w, false);
+      }
     }
     try {
       return await store.history.publish(channel, topic(channel), JSON.stringify(w), opts);
-    } catch (err) {
-      deliver(channel, w); // the broker is away: local members still get it (without an offset)
-      throw err;
+    } catch {
+      return queue(channel, w, true);
     }
+  }
+
+  function queue(channel: string, w: Wire, deliverHere: boolean): Published {
+    if (deliverHere) deliver(channel, w);
+    w.q = 1;
+    flushTimer ??= deps.clock.setInterval(flush, 100);
+    if (!outbox.push(channel, w)) throw new GatewayError('store_unavailable', 'The outage outbox is full: delivered on this instance only');
+    return { queued: true };
+  }
+
+  function flush(): void {
+    if (store.health() !== 'ok') return;
+    void outbox
+      .flush(
+        async (channel, w) => {
+          const opts = deps.historyOf(channel);
+          if (opts) await store.history.publish(channel, topic(channel), JSON.stringify(w), opts);
+          else await store.pubsub.publish(topic(channel), JSON.stringify(w));
+        },
+        (channel) => store.pubsub.publish(topic(channel), JSON.stringify({ k: 'g', i: instance } satisfies Wire)),
+      )
+      .then(() => {
+        if (outbox.size > 0 || flushTimer === undefined) return;
+        deps.clock.clearInterval(flushTimer);
+        flushTimer = undefined;
+      });
   }
 
   async function send(channel: string, w: Wire): Promise<void> {
@@ -219,6 +278,7 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
       for (const channel of channels) void subscribe(channel);
     },
     async dispose() {
+      if (flushTimer !== undefined) deps.clock.clearInterval(flushTimer);
       const all = [...subs.values(), ...(control ? [control] : [])];
       subs.clear();
       for (const p of all) await p.then((u) => u?.()).catch(() => {});

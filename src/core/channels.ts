@@ -26,6 +26,8 @@ export interface PublishResult {
   recipients: number;
   /** The message's offset, on channels with history. */
   offset?: number;
+  /** The store is away: delivered on this instance, queued for the others (outbox.ts). */
+  queued?: boolean;
 }
 
 export interface Channels extends ChannelHooks {
@@ -67,6 +69,7 @@ export function createChannels(deps: ChannelsDeps): Channels {
     onPresence: (channel, w) => tracker.onDelta(channel, w),
     onGap: (channel) => tracker.onGap(channel),
     historyOf: historyResolver(deps.routes ?? []),
+    clock,
   });
   tracker = new PresenceTracker({
     presence: store.presence,
@@ -87,14 +90,15 @@ export function createChannels(deps: ChannelsDeps): Channels {
   storeUp.v = store.health() === 'ok' ? 1 : 0;
 
   async function publishMessage(channel: string, data: string): Promise<PublishResult> {
-    const { offset } = await broadcast.publish(channel, data);
+    const { offset, queued } = await broadcast.publish(channel, data);
     let recipients: number;
     try {
+      if (queued) throw new Error('store away');
       recipients = await store.presence.count(channel);
     } catch {
-      recipients = registry.byChannel.get(channel)?.size ?? 0;
+      recipients = registry.byChannel.get(channel)?.size ?? 0; // what this instance knows
     }
-    return { recipients, ...(offset !== undefined ? { offset } : {}) };
+    return { recipients, ...(offset !== undefined ? { offset } : {}), ...(queued ? { queued } : {}) };
   }
 
   return {

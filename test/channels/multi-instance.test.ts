@@ -125,7 +125,7 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     expect(events(a).filter(joinOf('bob'))).toHaveLength(1);
   }, T);
 
-  it('G1/G2: Redis restarted → instances stay up, degraded while down, broadcast resumes, clients get a gap event', async () => {
+  it('G1/G2: Redis restarted → instances stay up, degraded while down, outboxes flushed in order, broadcast resumes, clients get a gap event', async () => {
     const r = await redis();
     const [i1, i2] = await Promise.all([gateway(r), gateway(r)]);
     const a = await join(i1, '/chat/g', 'alice');
@@ -145,15 +145,21 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
       expect(await ready.json()).toMatchObject({ status: 'degraded', store: 'degraded', reasons: [] });
       expect(await (await gw.http('/metrics')).text()).toMatch(/^wsgate_store_up 0$/m);
     }
-    // Local delivery keeps working while the broker is away; publish fails fast, not hangs.
+    // Local delivery keeps working while the broker is away; publishes on both instances are
+    // queued in each one's outbox (202 queued, fast, not hanging) and reach the other instance
+    // in per-publisher order once Redis is back.
     a.ws.send('local while down');
     await until(() => has(c, msgOf('local while down')), 3000, 'local delivery during the outage');
     const t = performance.now();
     const post = await i1.admin('/_wsgate/channels/room:g/messages', { method: 'POST', body: 'posted while down' });
-    expect(post.status).toBe(503);
-    expect(await post.json()).toMatchObject({ error: 'store_unavailable' });
+    expect(post.status).toBe(202);
+    expect(await post.json()).toEqual({ queued: true, recipients: 3, delivered: 3 });
     expect(performance.now() - t).toBeLessThan(2500);
     await until(() => has(c, msgOf('posted while down')), 3000, 'POST still delivered locally');
+    for (let k = 0; k < 20; k++) {
+      a.ws.send(`down-a${k}`);
+      b.ws.send(`down-b${k}`);
+    }
     // dave really leaves while the broker is away: his instance announces it locally at once.
     d.ws.close();
     await until(() => has(a, leaveOf('dave')), 3000, 'local leave during the outage');
@@ -171,6 +177,16 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     const recoveryMs = Math.round(performance.now() - upAt);
     console.log(`[timing] broadcast resumed ${recoveryMs} ms after redis-server restarted`);
     expect(recoveryMs).toBeLessThan(5000);
+    // Everything published during the outage arrived on the other instance, in publisher order.
+    const data = (x: TestClient, prefix: string) => events(x).filter((e) => e.type === 'message' && String(e.data).startsWith(prefix)).map((e) => e.data);
+    await until(() => data(b, 'down-a').length === 20 && data(a, 'down-b').length === 20, 5000, 'outboxes flushed');
+    expect(data(b, 'down-a')).toEqual(Array.from({ length: 20 }, (_, k) => `down-a${k}`));
+    expect(data(a, 'down-b')).toEqual(Array.from({ length: 20 }, (_, k) => `down-b${k}`));
+    expect(data(c, 'down-b')).toEqual(Array.from({ length: 20 }, (_, k) => `down-b${k}`));
+    expect(data(b, 'local while down').length + data(b, 'posted while down').length).toBe(2);
+    expect(events(b).map((e) => e.data).filter((d) => d === 'local while down' || d === 'posted while down' || d === 'down-a0')).toEqual(['local while down', 'posted while down', 'down-a0']);
+    expect(data(a, 'down-a'), 'no duplicate of its own messages').toEqual([]);
+    // Pub/sub may still have dropped what was in flight when the connection broke: gap stays.
     for (const x of [a, b, c]) await until(() => has(x, (e) => e.type === 'gap'), 5000, 'gap event');
     expect(events(a).find((e) => e.type === 'gap')).toEqual({ type: 'gap', channel: 'room:g' });
     expect(i1.alive && i2.alive).toBe(true);
@@ -190,7 +206,7 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     expect(events(b).filter(joinOf('dave')), 'dave was in bob\'s snapshot: no (re)join flap either').toHaveLength(0);
   }, T);
 
-  it('G3: Redis down at start-up → not ready (503) but alive, publish fails fast; ready once Redis is up', async () => {
+  it('G3: Redis down at start-up → not ready (503) but alive, publish answers 202 queued at once; ready once Redis is up', async () => {
     const r = await redis(false);
     const i1 = await gateway(r, { ready: 'listening' });
     const res = await i1.http('/readyz');
@@ -199,7 +215,8 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     expect(await (await i1.http('/healthz')).json()).toEqual({ status: 'ok' });
     const t = performance.now();
     const post = await i1.admin('/_wsgate/channels/room:d/messages', { method: 'POST', body: 'x' });
-    expect(post.status).toBe(503);
+    expect(post.status).toBe(202); // queued in the outbox until Redis is reachable
+    expect(await post.json()).toMatchObject({ queued: true });
     expect(performance.now() - t).toBeLessThan(1000);
     await sleep(1500);
     expect(i1.alive).toBe(true);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { createBroadcast } from '../../src/core/broadcast.ts';
 import type { Wire } from '../../src/core/channel-wire.ts';
+import { systemClock } from '../../src/core/clock.ts';
 import { Registry } from '../../src/core/registry.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createLogger } from '../../src/log.ts';
@@ -19,7 +20,7 @@ const text = (d: string | Uint8Array) => (typeof d === 'string' ? d : new TextDe
 function instance(store: ReturnType<typeof createMemoryStore>, name: string) {
   const registry = new Registry();
   const deltas: Wire[] = [];
-  const b = createBroadcast({ store, registry, instance: name, log: createLogger('silent'), metrics: createGatewayMetrics(), onPresence: (_c, w) => deltas.push(w), onGap: () => {}, historyOf: () => undefined });
+  const b = createBroadcast({ store, registry, instance: name, log: createLogger('silent'), metrics: createGatewayMetrics(), onPresence: (_c, w) => deltas.push(w), onGap: () => {}, historyOf: () => undefined, clock: systemClock });
   const member = (id: string, route: Record<string, unknown> = {}) => {
     const got: Array<{ data: string; binary: boolean }> = [];
     const s = { id, userId: id, channel: CH, state: 'open', route: { name: 'r', upstreams: [], echo: false, ...route }, sendToClient: (d: string | Uint8Array, binary: boolean) => got.push({ data: text(d), binary }) } as unknown as Session;

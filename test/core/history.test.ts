@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createBroadcast } from '../../src/core/broadcast.ts';
+import { systemClock } from '../../src/core/clock.ts';
 import { Registry } from '../../src/core/registry.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createLogger } from '../../src/log.ts';
@@ -33,6 +34,7 @@ async function setup(size: number, drop: (m: string) => boolean) {
     onPresence: () => {},
     onGap: () => {},
     historyOf: () => ({ size, ttlSec: 60 }),
+    clock: systemClock,
   });
   const s = { id: 'c1', userId: 'u', channel: CH, state: 'open', route: { upstreams: [], echo: false, presenceEvents: true }, sendToClient: (d: string | Uint8Array) => got.push(JSON.parse(typeof d === 'string' ? d : new TextDecoder().decode(d)) as Record<string, unknown>) } as unknown as Session;
   registry.add(s);
