@@ -16,7 +16,7 @@ import { GatewayError } from '../errors.ts';
 import type { Clock } from './clock.ts';
 import { ChannelHistory, type Recover } from './history.ts';
 import { Outbox } from './outbox.ts';
-import type { Payload } from './leg.ts';
+import type { Payload, SharedFrame } from './leg.ts';
 import type { Registry } from './registry.ts';
 import type { Session } from './session.ts';
 import { CONTROL, decoder, encoder, fromBase64, toBase64, topic, type Wire } from './channel-wire.ts';
@@ -94,24 +94,25 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     return n;
   }
 
-  /** The three renderings of a message, built on first use. */
+  /** The three renderings of a message, each built (and framed, see SharedFrame) once, on first use. */
   function frames(channel: string, w: Wire) {
-    let envelope: Uint8Array | undefined;
-    let raw: Uint8Array | undefined;
-    let binary: Uint8Array | undefined;
+    let envelope: SharedFrame | undefined;
+    let raw: SharedFrame | undefined;
+    let binary: SharedFrame | undefined;
     return {
-      binary: w.b !== undefined ? () => (binary ??= fromBase64(w.b!)) : undefined,
-      raw: () => (raw ??= encoder.encode(w.d ?? '')),
+      binary: w.b !== undefined ? () => (binary ??= { data: fromBase64(w.b!), isBinary: true }) : undefined,
+      raw: () => (raw ??= { data: encoder.encode(w.d ?? ''), isBinary: false }),
       envelope: () =>
-        (envelope ??= encoder.encode(
-          JSON.stringify({ type: 'message', channel, from: w.from ?? null, data: w.d, ...(w.o !== undefined ? { offset: w.o, epoch: w.ep } : {}) }),
-        )),
+        (envelope ??= {
+          data: encoder.encode(JSON.stringify({ type: 'message', channel, from: w.from ?? null, data: w.d, ...(w.o !== undefined ? { offset: w.o, epoch: w.ep } : {}) })),
+          isBinary: false,
+        }),
     };
   }
   function sendFrame(s: Session, f: ReturnType<typeof frames>): void {
-    if (f.binary) s.sendToClient(f.binary(), true);
-    else if (s.route.upstreams.length > 0) s.sendToClient(f.raw(), false);
-    else s.sendToClient(f.envelope(), false);
+    if (f.binary) s.sendShared(f.binary());
+    else if (s.route.upstreams.length > 0) s.sendShared(f.raw());
+    else s.sendShared(f.envelope());
   }
 
   const history = new ChannelHistory({

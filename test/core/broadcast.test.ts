@@ -9,6 +9,7 @@ import { createBroadcast } from '../../src/core/broadcast.ts';
 import type { Wire } from '../../src/core/channel-wire.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { Registry } from '../../src/core/registry.ts';
+import type { SharedFrame } from '../../src/core/leg.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createLogger } from '../../src/log.ts';
 import { createGatewayMetrics } from '../../src/metrics.ts';
@@ -23,7 +24,7 @@ function instance(store: ReturnType<typeof createMemoryStore>, name: string) {
   const b = createBroadcast({ store, registry, instance: name, log: createLogger('silent'), metrics: createGatewayMetrics(), onPresence: (_c, w) => deltas.push(w), onGap: () => {}, historyOf: () => undefined, clock: systemClock });
   const member = (id: string, route: Record<string, unknown> = {}) => {
     const got: Array<{ data: string; binary: boolean }> = [];
-    const s = { id, userId: id, channel: CH, state: 'open', route: { name: 'r', upstreams: [], echo: false, ...route }, sendToClient: (d: string | Uint8Array, binary: boolean) => got.push({ data: text(d), binary }) } as unknown as Session;
+    const s = { id, userId: id, channel: CH, state: 'open', route: { name: 'r', upstreams: [], echo: false, ...route }, sendToClient: (d: string | Uint8Array, binary: boolean) => got.push({ data: text(d), binary }), sendShared: (f: SharedFrame) => got.push({ data: text(f.data), binary: f.isBinary }) } as unknown as Session;
     registry.add(s);
     return { s, got };
   };

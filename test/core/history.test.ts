@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createBroadcast } from '../../src/core/broadcast.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { Registry } from '../../src/core/registry.ts';
+import type { SharedFrame } from '../../src/core/leg.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createLogger } from '../../src/log.ts';
 import { createGatewayMetrics } from '../../src/metrics.ts';
@@ -36,7 +37,7 @@ async function setup(size: number, drop: (m: string) => boolean) {
     historyOf: () => ({ size, ttlSec: 60 }),
     clock: systemClock,
   });
-  const s = { id: 'c1', userId: 'u', channel: CH, state: 'open', route: { upstreams: [], echo: false, presenceEvents: true }, sendToClient: (d: string | Uint8Array) => got.push(JSON.parse(typeof d === 'string' ? d : new TextDecoder().decode(d)) as Record<string, unknown>) } as unknown as Session;
+  const s = { id: 'c1', userId: 'u', channel: CH, state: 'open', route: { upstreams: [], echo: false, presenceEvents: true }, sendToClient: (d: string | Uint8Array) => got.push(JSON.parse(typeof d === 'string' ? d : new TextDecoder().decode(d)) as Record<string, unknown>), sendShared: (f: SharedFrame) => got.push(JSON.parse(new TextDecoder().decode(f.data)) as Record<string, unknown>) } as unknown as Session;
   registry.add(s);
   await b.subscribe(CH);
   await new Promise((r) => setTimeout(r, 10)); // the sequencer reads where offsets stand

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createBroadcast } from '../../src/core/broadcast.ts';
 import { Outbox } from '../../src/core/outbox.ts';
 import { Registry } from '../../src/core/registry.ts';
+import type { SharedFrame } from '../../src/core/leg.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createLogger } from '../../src/log.ts';
 import { createGatewayMetrics } from '../../src/metrics.ts';
@@ -32,7 +33,7 @@ function setup(limits: { maxMessages: number; maxAgeMs: number }, history = fals
   const make = (name: string, store: Store, outbox?: Outbox) => {
     const registry = new Registry();
     const got: string[] = [];
-    const s = { id: `${name}-c`, userId: name, channel: CH, state: 'open', route: { upstreams: [], echo: false, presenceEvents: true }, sendToClient: (d: string | Uint8Array) => got.push(typeof d === 'string' ? d : new TextDecoder().decode(d)) } as unknown as Session;
+    const s = { id: `${name}-c`, userId: name, channel: CH, state: 'open', route: { upstreams: [], echo: false, presenceEvents: true }, sendToClient: (d: string | Uint8Array) => got.push(typeof d === 'string' ? d : new TextDecoder().decode(d)), sendShared: (f: SharedFrame) => got.push(new TextDecoder().decode(f.data)) } as unknown as Session;
     registry.add(s);
     const b = createBroadcast({ store, registry, instance: name, log: createLogger('silent'), metrics: createGatewayMetrics(), onPresence: () => {}, onGap: () => {}, historyOf: () => (history ? { size: 100, ttlSec: 60 } : undefined), clock, ...(outbox ? { outbox } : {}) });
     const seen = () => got.map((g) => JSON.parse(g) as { type: string; data?: string }).map((e) => (e.type === 'message' ? e.data : e.type));
