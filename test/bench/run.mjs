@@ -19,11 +19,12 @@ import * as handshake from './scenarios/handshake.mjs';
 import * as memory from './scenarios/memory.mjs';
 import * as broadcast from './scenarios/broadcast.mjs';
 import * as hubJoin from './scenarios/hub-join.mjs';
+import * as presence from './scenarios/presence.mjs';
 import * as slow from './scenarios/slow-consumer.mjs';
 import * as heartbeat from './scenarios/heartbeat.mjs';
 import * as runtimes from './scenarios/runtimes.mjs';
 
-const ALL = [relay, handshake, memory, broadcast, hubJoin, slow, heartbeat, runtimes];
+const ALL = [relay, handshake, memory, broadcast, hubJoin, presence, slow, heartbeat, runtimes];
 
 /**
  * `npm run` puts node_modules/.bin first on PATH, where the `node` devDependency (Node 24, for
