@@ -27,6 +27,8 @@ import { createLogger, type Logger, type LogLevel } from '../../log.ts';
 import { createGatewayMetrics } from '../../metrics.ts';
 import type { ResolvedRoute } from '../../routing/schema.ts';
 import { createMemoryStore } from '../../store/memory.ts';
+import type { Store } from '../../store/types.ts';
+import { createDurableHistory } from './durable-history.ts';
 import type { Handoff } from './store.ts';
 import { upgradeResponse, workerd, type DurableObjectState, type WorkerdWebSocket } from './types.ts';
 import { APP_PONG, workerdLeg, type LegFeed } from './ws-leg.ts';
@@ -55,7 +57,7 @@ function counters(): SessionCounters {
 
 /** The Durable Object class (binding `CHANNELS` in wrangler.toml). One instance per channel name. */
 export class ChannelObject {
-  private readonly store = createMemoryStore();
+  private readonly store: Store;
   private readonly feeds = new Map<WorkerdWebSocket, { feed: LegFeed; pongAt: number }>();
   private readonly log: Logger;
   private readonly ttlSec: number;
@@ -66,6 +68,10 @@ export class ChannelObject {
     private readonly state: DurableObjectState,
     env: Record<string, unknown>,
   ) {
+    // Every member of the channel is here: an in-memory store, except history, which is kept in
+    // the object's storage so that it outlives an eviction.
+    const memory = createMemoryStore();
+    this.store = { ...memory, history: createDurableHistory(state.storage, memory.pubsub) };
     this.log = createLogger((env.LOG_LEVEL as LogLevel | undefined) ?? 'info');
     this.ttlSec = Number(env.PRESENCE_TTL_SEC) > 0 ? Number(env.PRESENCE_TTL_SEC) : 30;
     state.setWebSocketAutoResponse(new workerd.WebSocketRequestResponsePair(AUTO_PING, AUTO_PONG));
