@@ -68,6 +68,9 @@ export interface HistoryDeps {
 /** At most this many messages per history read (route `history.size` is capped at 100,000). */
 const READ_LIMIT = 100_000;
 
+/** System events (gap, history) go to hub routes, and to relay routes with `presenceEvents`. */
+const wantsEvents = (s: Session): boolean => s.route.upstreams.length === 0 || s.route.presenceEvents;
+
 export class ChannelHistory {
   private readonly seqs = new Map<string, Seq>();
   /** Sessions catching up: live messages for them wait here. */
@@ -140,13 +143,13 @@ export class ChannelHistory {
           for (const e of r.entries) this.d.deliverTo(channel, JSON.parse(e.message) as Wire, s);
           last = r.entries.at(-1)?.offset ?? recover.since;
         } else {
-          s.sendToClient(JSON.stringify({ type: 'gap', channel, offset: r.top, epoch: r.epoch }), false);
+          if (wantsEvents(s)) s.sendToClient(JSON.stringify({ type: 'gap', channel, offset: r.top, epoch: r.epoch }), false);
           last = r.top;
         }
         epoch = r.epoch;
       } catch (err) {
         this.d.warn('history_read_failed', err);
-        s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
+        if (wantsEvents(s)) s.sendToClient(JSON.stringify({ type: 'gap', channel }), false);
       }
       // Live messages that arrived meanwhile, minus those the history already gave.
       const held = this.recovering.get(s) ?? [];
@@ -158,7 +161,7 @@ export class ChannelHistory {
         epoch = w.ep;
       }
     }
-    if (epoch !== undefined && s.state === 'open') s.sendToClient(JSON.stringify({ type: 'history', channel, offset: last, epoch }), false);
+    if (epoch !== undefined && s.state === 'open' && wantsEvents(s)) s.sendToClient(JSON.stringify({ type: 'history', channel, offset: last, epoch }), false);
   }
 
   private seq(channel: string): Seq {
@@ -216,6 +219,6 @@ export class ChannelHistory {
 
   private gap(channel: string, offset: number, epoch: string): void {
     const msg = JSON.stringify({ type: 'gap', channel, offset, epoch });
-    for (const s of this.d.members(channel)) if (s.route.upstreams.length === 0 || s.route.presenceEvents) s.sendToClient(msg, false);
+    for (const s of this.d.members(channel)) if (wantsEvents(s)) s.sendToClient(msg, false);
   }
 }

@@ -6,7 +6,7 @@
  * store (one process) and on Redis (two `wsgate start` processes, reconnecting to the other one).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectRefused, startGateway, stopAll } from '../helpers/gateway.ts';
+import { connectClient, expectRefused, startGateway, startUpstream, stopAll, until } from '../helpers/gateway.ts';
 import { awayAndBack, HISTORY_ROUTES, tooOld, type Target } from '../helpers/history-scenarios.ts';
 import { routesDir, spawnGateway, stopProcesses } from '../helpers/processes.ts';
 import { createRedisServer, hasRedis, noRedisReason, type RedisServer } from '../helpers/redis-server.ts';
@@ -42,6 +42,26 @@ describe('history and recovery: memory store', () => {
       expect(r.status).toBe(400);
       expect(r.body).toMatchObject({ error: 'bad_request' });
     }
+  });
+});
+
+describe('history and recovery: relay route with a channel', () => {
+  it('published messages carry offsets in the publish answer; a reconnect with since gets the missed ones raw, then live', async () => {
+    const up = await startUpstream();
+    const gw = await startGateway([{ path: '/feed/:room', upstream: up.url, channel: 'feed:{room}', heartbeat: 'off', history: { size: 50, ttlSec: 60 } }], { adminSecret: ADMIN });
+    const admin = (body: string) => gw.http('/_wsgate/channels/feed:f/messages', { method: 'POST', body, headers: { authorization: `Bearer ${ADMIN}` } }).then((r) => r.json() as Promise<{ offset: number }>);
+    const c = await connectClient(gw.url('/feed/f', await token('alice')));
+    await until(async () => (await gw.app.gateway.channels!.presence('feed:f')).length === 1, 3000, 'joined');
+    expect((await admin('p1')).offset).toBe(1);
+    await until(() => c.messages.length === 1, 3000, 'p1 raw');
+    c.ws.close();
+    await c.closed;
+    for (const m of ['p2', 'p3', 'p4']) await admin(m);
+    const back = await connectClient(gw.url('/feed/f?since=1', await token('alice')));
+    await until(() => back.messages.length === 3, 3000, 'recovered raw');
+    expect((await admin('p5')).offset).toBe(5);
+    await until(() => back.messages.length === 4, 3000, 'live');
+    expect(back.messages.map((m) => m.data.toString())).toEqual(['p2', 'p3', 'p4', 'p5']); // raw, no system events
   });
 });
 
