@@ -7,6 +7,7 @@
 import { Hono } from 'hono';
 import { createVerifier, resolveAuth, type Verifier } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
+import { parseRecover } from './core/history.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
 import { Registry } from './core/registry.ts';
@@ -67,7 +68,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   const metrics = createGatewayMetrics();
   const needsStore = opts.routes.some((r) => r.channel !== undefined);
   const store = opts.store ?? (needsStore ? createMemoryStore() : undefined);
-  const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics }) : undefined;
+  const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics, routes: opts.routes }) : undefined;
   const perRoute = new Map<ResolvedRoute, RouteRuntime>();
   for (const route of opts.routes) perRoute.set(route, prepareRoute(route, opts, metrics));
   let draining = false;

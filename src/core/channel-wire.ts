@@ -4,13 +4,17 @@
  * connection wherever it is). Binary payloads travel as base64.
  */
 export interface Wire {
-  k: 'm' | 'p' | 'c';
+  k: 'm' | 'p' | 'c' | 'g'; // message, presence delta, control, gap notice (an outbox lost messages)
   i: string; // instance
   from?: string; // user
   c?: string; // sender connection
   d?: string; // text data
   b?: string; // base64 binary data
   e?: 'join' | 'leave';
+  o?: number; // history: the message's offset in its channel
+  ep?: string; // history: the channel's epoch
+  q?: 1; // queued in the publisher's outbox: its own members already had it
+  n?: number; // presence delta: the user's connections on instance `i` after the change
   code?: number;
   reason?: string;
 }

@@ -8,6 +8,16 @@ import type { ResolvedRoute } from '../routing/schema.ts';
 
 export type Payload = string | Uint8Array;
 
+/**
+ * One message for many legs (a channel broadcast). A runtime that can frame it once (Node: the
+ * WebSocket frame bytes) caches the result in `wire` and writes the same bytes to every socket.
+ */
+export interface SharedFrame {
+  readonly data: Uint8Array;
+  readonly isBinary: boolean;
+  wire?: unknown;
+}
+
 export interface LegHandlers {
   /** A whole message (fragments already joined by the runtime). */
   message(data: Payload, isBinary: boolean): void;
@@ -42,6 +52,8 @@ export interface Leg {
    */
   listen(handlers: LegHandlers): void;
   send(data: Payload, isBinary: boolean): void;
+  /** Send a broadcast frame (optional: legs without it get `send(f.data, f.isBinary)`). */
+  sendShared?(f: SharedFrame): void;
   /** Send a close frame. The caller has already checked the code is sendable. */
   close(code: number, reason: string): void;
   /** Drop the connection without a close handshake. */
@@ -81,6 +93,8 @@ export interface AcceptContext {
   id: string;
   route: ResolvedRoute;
   channel?: string;
+  /** History routes: where the client resumes (`?since=&epoch=`). */
+  recover?: { since: number; epoch?: string };
   userId?: string;
   expiresAtMs?: number;
   expiryGraceMs: number;

@@ -12,6 +12,7 @@
  * Longer than 300 lines on purpose: relay, flow control and the close handshake share one
  * connection's state, and splitting them would spread that state over several files.
  */
+import type { Recover } from './history.ts';
 import { closeCodeOf, ERROR_TABLE, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Cell } from '../metrics.ts';
@@ -19,7 +20,7 @@ import type { ResolvedRoute } from '../routing/schema.ts';
 import type { Clock } from './clock.ts';
 import { clampReason, clientCloseToUpstream, isSendableCloseCode, upstreamCloseToClient } from './close-codes.ts';
 import { isPassiveLeg, legMember, type HeartbeatMember, type HeartbeatScheduler } from './heartbeat.ts';
-import type { Leg, LegHandlers, Payload } from './leg.ts';
+import type { Leg, LegHandlers, Payload, SharedFrame } from './leg.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { StallWatch } from './stall.ts';
 import type { Deadlines } from './deadlines.ts';
@@ -74,6 +75,8 @@ export interface SessionInit {
   upstreamWhatwg?: boolean;
   userId?: string;
   channel?: string;
+  /** History routes: the position the client asked to resume from (`?since=&epoch=`). */
+  recover?: Recover;
   /** Token expiry, epoch ms. */
   expiresAtMs?: number;
   expiryGraceMs: number;
@@ -88,6 +91,7 @@ export class Session {
   readonly route: ResolvedRoute;
   readonly userId: string | undefined;
   readonly channel: string | undefined;
+  readonly recover: Recover | undefined;
   readonly client: Leg;
   readonly upstream: Leg | undefined;
   readonly openedAt: number;
@@ -118,6 +122,7 @@ export class Session {
     this.route = init.route;
     this.userId = init.userId;
     this.channel = init.channel;
+    this.recover = init.recover;
     this.client = init.client;
     this.upstream = init.upstream;
     this.upstreamWhatwg = init.upstreamWhatwg ?? false;
@@ -225,9 +230,22 @@ export class Session {
   sendToClient(data: Payload, isBinary: boolean, pausable = false): void {
     if (this.state !== 'open') return;
     this.client.send(data, isBinary);
+    this.sent(size(data), pausable);
+  }
+
+  /** A broadcast: the same frame for every member (framed once where the runtime can). */
+  sendShared(f: SharedFrame): void {
+    if (this.state !== 'open') return;
+    if (this.client.sendShared) this.client.sendShared(f);
+    else this.client.send(f.data, f.isBinary);
+    this.sent(f.data.byteLength, false);
+  }
+
+  /** Accounting and the per-connection buffer cap, after every send to the client. */
+  private sent(bytes: number, pausable: boolean): void {
     if (this.clientHb) this.clientHb.tx = true;
     this.c.msgOut.v++;
-    this.c.bytesOut.v += size(data);
+    this.c.bytesOut.v += bytes;
     const buffered = this.client.bufferedAmount;
     if (buffered <= HIGH_WATER_BYTES) return;
     if (buffered > this.route.maxBufferedBytes) return this.fail('slow_consumer', 'slow');

@@ -4,7 +4,10 @@
  * contains `wsgate:admin`.
  *
  *   GET    /_wsgate/channels/:channel/presence   → { channel, users: [{ user, connections }], connections }
- *   POST   /_wsgate/channels/:channel/messages   → { delivered }   (body: the message, as text)
+ *   POST   /_wsgate/channels/:channel/messages   → { recipients, offset?, delivered } (body: the message, as text;
+ *                                                  `delivered` is a deprecated alias of `recipients`);
+ *                                                  202 { queued: true, … } while the store is away,
+ *                                                  503 store_unavailable once the outbox is full
  *   GET    /_wsgate/users/:user/connections      → { user, connections: [{ id, route, channel }] } (this instance)
  *   DELETE /_wsgate/connections/:id?code=&reason= → { closed }     (on whichever instance holds it)
  */
@@ -77,10 +80,12 @@ export function mountAdminApi(app: Hono, deps: AdminDeps): void {
     if (length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
     const body = await c.req.text();
     if (body.length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
-    const delivered = await channels().publish(c.req.param('channel'), body).catch(() => {
-      throw new GatewayError('store_unavailable', 'Published locally only: the store is unavailable');
+    const { recipients, offset, queued } = await channels().publishMessage(c.req.param('channel'), body).catch(() => {
+      throw new GatewayError('store_unavailable', 'Published locally only: the store is unavailable and the outage outbox is full');
     });
-    return c.json({ delivered });
+    // `delivered` (the old name: it never counted deliveries) stays one release as an alias.
+    if (queued) return c.json({ queued: true, recipients, delivered: recipients }, 202);
+    return c.json({ recipients, ...(offset !== undefined ? { offset } : {}), delivered: recipients });
   });
 
   app.get('/_wsgate/users/:user/connections', (c) => {

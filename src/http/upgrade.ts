@@ -9,6 +9,7 @@
 import type { Context, Next } from 'hono';
 import { extractToken, stripTokenFromSearch, upstreamProtocols } from '../auth/index.ts';
 import type { Channels } from '../core/channels.ts';
+import { parseRecover } from '../core/history.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from '../core/leg.ts';
 import type { Registry } from '../core/registry.ts';
 import { Session, type SessionDeps } from '../core/session.ts';
@@ -137,11 +138,13 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       );
     }
     const channel = route.channel ? channels!.channelName(route.channel, params, claims) : undefined;
+    const recover = route.history ? parseRecover(url.searchParams) : undefined;
     const context: AcceptContext = {
       id,
       route,
       ...(userId !== undefined ? { userId } : {}),
       ...(channel !== undefined ? { channel } : {}),
+      ...(recover ? { recover } : {}),
       ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
       expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
     };

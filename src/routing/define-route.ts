@@ -112,6 +112,12 @@ export interface RouteConfig {
   presenceEvents?: boolean;
   /** On hub routes, echo a client's own messages back to it. @default false */
   echo?: boolean;
+  /**
+   * Keep the channel's last `size` messages for `ttlSec` after its last publish: messages carry
+   * an `offset` and `epoch`, and a client that reconnects with `?since=<offset>&epoch=<epoch>`
+   * gets what it missed, then live messages. @default undefined (no history)
+   */
+  history?: { size: number; ttlSec: number };
   /** Max messages per second from one client (token bucket, burst = 2x). @default undefined */
   maxMessagesPerSec?: number;
   /** Max concurrent connections per token subject on this route. @default undefined */

@@ -46,6 +46,7 @@ export interface ResolvedRoute {
   presence: boolean;
   presenceEvents: boolean;
   echo: boolean;
+  history?: { size: number; ttlSec: number };
   maxMessagesPerSec?: number;
   maxConnectionsPerUser?: number;
   /** The raw auth field, resolved against the environment by auth/. */
@@ -63,7 +64,7 @@ export class RouteError extends Error {
 const KNOWN = new Set([
   'path', 'upstream', 'balance', 'connectTimeoutMs', 'auth', 'origins', 'allowMissingOrigin', 'heartbeat',
   'maxMessageBytes', 'maxBufferedBytes', 'sendTimeoutMs', 'maxConnectionAgeMs', 'claimHeaders', 'forwardToken', 'channel',
-  'presence', 'presenceEvents', 'echo', 'maxMessagesPerSec', 'maxConnectionsPerUser',
+  'presence', 'presenceEvents', 'echo', 'history', 'maxMessagesPerSec', 'maxConnectionsPerUser',
 ]);
 
 function posInt(src: string, field: string, v: unknown, fallback: number | undefined, min = 1): number | undefined {
@@ -71,6 +72,19 @@ function posInt(src: string, field: string, v: unknown, fallback: number | undef
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || Math.floor(v) !== v)
     throw new RouteError(src, field, `an integer >= ${min}`, v);
   return v;
+}
+
+function resolveHistory(src: string, h: unknown, channel: string | undefined): ResolvedRoute['history'] {
+  if (h === undefined) return undefined;
+  if (channel === undefined) throw new RouteError(src, 'history', 'a route with a channel');
+  if (typeof h !== 'object' || h === null) throw new RouteError(src, 'history', '{ size, ttlSec }', h);
+  const o = h as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'size' && k !== 'ttlSec') throw new RouteError(src, `history.${k}`, 'size or ttlSec');
+  const size = posInt(src, 'history.size', o.size, undefined)!;
+  const ttlSec = posInt(src, 'history.ttlSec', o.ttlSec, undefined)!;
+  if (size === undefined || ttlSec === undefined) throw new RouteError(src, 'history', '{ size, ttlSec } (both)', h);
+  if (size > 100_000) throw new RouteError(src, 'history.size', 'an integer <= 100000', size);
+  return { size, ttlSec };
 }
 
 function resolveHeartbeat(src: string, hb: unknown): ResolvedHeartbeat | false {
@@ -145,6 +159,7 @@ export function resolveRoute(input: unknown, source: string): ResolvedRoute {
     if (r[b] !== undefined && typeof r[b] !== 'boolean') throw new RouteError(source, b, 'true or false', r[b]);
   const maxMessageBytes = posInt(source, 'maxMessageBytes', r.maxMessageBytes, 1 << 20)!;
   const channel = r.channel as string | undefined;
+  const history = resolveHistory(source, r.history, channel);
   return {
     source,
     name: r.path,
@@ -165,6 +180,7 @@ export function resolveRoute(input: unknown, source: string): ResolvedRoute {
     presence: (r.presence as boolean | undefined) ?? channel !== undefined,
     presenceEvents: (r.presenceEvents as boolean | undefined) ?? upstreams.length === 0,
     echo: (r.echo as boolean | undefined) ?? false,
+    ...(history ? { history } : {}),
     ...(r.maxMessagesPerSec !== undefined ? { maxMessagesPerSec: posInt(source, 'maxMessagesPerSec', r.maxMessagesPerSec, undefined)! } : {}),
     ...(r.maxConnectionsPerUser !== undefined ? { maxConnectionsPerUser: posInt(source, 'maxConnectionsPerUser', r.maxConnectionsPerUser, undefined)! } : {}),
     auth: r.auth as RouteConfig['auth'],

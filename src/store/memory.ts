@@ -6,6 +6,8 @@
  */
 import { createStorage } from 'unstorage';
 import memoryDriver from 'unstorage/drivers/memory';
+import { createMemoryHistory } from './memory-history.ts';
+import { createMemoryPresence } from './memory-presence.ts';
 import { createMemoryPubSub } from './memory-pubsub.ts';
 import { withTtl } from './ttl-driver.ts';
 import type { Store } from './types.ts';
@@ -31,6 +33,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     name: 'memory',
     kv,
     pubsub,
+    presence: createMemoryPresence(options.now),
+    history: createMemoryHistory(pubsub, options.now),
     capabilities: { crossInstance: false, ttl: true },
     health: () => 'ok',
     async dispose() {

@@ -1,7 +1,7 @@
 /**
  * The Redis store: KV through unstorage's redis driver (keys under `base:`), pub/sub on two more
  * connections (a dedicated subscriber, since a subscribed connection can run nothing else, and a
- * publisher). ioredis and the driver are imported inside the factory so that bundles which never
+ * publisher, which also runs the presence and history scripts). ioredis and the driver are imported inside the factory so that bundles which never
  * call it (Workers) never pull Node-only code.
  *
  * Failure policy (RELIABILITY G1–G3): the factory resolves even when Redis is down, health() is
@@ -10,6 +10,8 @@
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { createStorage } from 'unstorage';
+import { createRedisHistory } from './redis-history.ts';
+import { createRedisPresence } from './redis-presence.ts';
 import { createRedisPubSub } from './redis-pubsub.ts';
 import type { Store } from './types.ts';
 
@@ -74,6 +76,9 @@ export async function createRedisStore(url: string, opts: RedisStoreOptions = {}
     name: 'redis',
     kv,
     pubsub,
+    // On the publisher connection: a plain client, never in subscribe mode.
+    presence: createRedisPresence(publisher, base),
+    history: createRedisHistory(publisher, base, `${base}:`),
     capabilities: { crossInstance: true, ttl: true },
     health: () => (!disposed && clients.every((c) => c.status === 'ready') ? 'ok' : 'degraded'),
     async dispose() {

@@ -1,8 +1,12 @@
 /**
- * A store has two separate sides, as in Centrifugo: a KV side (an unstorage `Storage`, used for
- * presence leases) and a pub/sub side (channel fan-out across gateway instances).
+ * A store has three sides: a KV side (an unstorage `Storage`, plain keys and values), a pub/sub
+ * side (channel fan-out across gateway instances), presence (presence-store.ts: who is on a
+ * channel, one structure per channel, one round trip per read) and history (history-store.ts:
+ * offsets, epochs and recovery for channels that opt in).
  */
 import type { Storage } from 'unstorage';
+import type { HistoryStore } from './history-store.ts';
+import type { PresenceStore } from './presence-store.ts';
 
 export type StoreHealth = 'ok' | 'degraded';
 
@@ -28,6 +32,8 @@ export interface Store {
   readonly name: string;
   readonly kv: Storage;
   readonly pubsub: PubSub;
+  readonly presence: PresenceStore;
+  readonly history: HistoryStore;
   readonly capabilities: StoreCapabilities;
   /** 'degraded' while the backing service is unreachable. */
   health(): StoreHealth;

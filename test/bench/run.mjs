@@ -18,12 +18,14 @@ import * as relay from './scenarios/relay.mjs';
 import * as handshake from './scenarios/handshake.mjs';
 import * as memory from './scenarios/memory.mjs';
 import * as broadcast from './scenarios/broadcast.mjs';
+import * as hubJoin from './scenarios/hub-join.mjs';
+import * as presence from './scenarios/presence.mjs';
 import * as slow from './scenarios/slow-consumer.mjs';
 import * as heartbeat from './scenarios/heartbeat.mjs';
 import * as runtimes from './scenarios/runtimes.mjs';
 import * as coldstart from './scenarios/coldstart.mjs';
 
-const ALL = [relay, handshake, memory, broadcast, slow, heartbeat, runtimes, coldstart];
+const ALL = [relay, handshake, memory, broadcast, hubJoin, presence, slow, heartbeat, runtimes, coldstart];
 
 /**
  * `npm run` puts node_modules/.bin first on PATH, where the `node` devDependency (Node 24, for

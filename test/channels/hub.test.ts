@@ -12,7 +12,7 @@ const ADMIN = 'hub-test-admin-secret-0123456789abcdef';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const token = (sub: string, extra: Record<string, unknown> = {}) => hs(claims({ sub, ...extra }));
 
-import { events, has, type Ev } from '../helpers/events.ts';
+import { events, has, snapshotWith, type Ev } from '../helpers/events.ts';
 const count = (c: TestClient, pred: (e: Ev) => boolean) => events(c).filter(pred).length;
 const joinOf = (user: string) => (e: Ev) => e.type === 'join' && e.user === user;
 const leaveOf = (user: string) => (e: Ev) => e.type === 'leave' && e.user === user;
@@ -26,7 +26,7 @@ async function hub(extra: RouteConfig[] = [], opts = {}): Promise<TestGateway> {
 }
 async function join(gw: TestGateway, path: string, user: string): Promise<TestClient> {
   const c = await connectClient(gw.url(path, await token(user)));
-  await until(() => has(c, joinOf(user)), 3000, `${user}'s own join on ${path}`);
+  await until(() => has(c, snapshotWith(user)), 3000, `${user}'s presence snapshot on ${path}`);
   return c;
 }
 const admin = (gw: TestGateway, path: string, init: RequestInit = {}) =>
@@ -129,13 +129,13 @@ describe('admin API', () => {
     expect(await (await admin(gw, '/_wsgate/channels/room:nobody/presence')).json()).toEqual({ channel: 'room:nobody', users: [], connections: 0 });
   });
 
-  it('POST messages reaches every client on the channel and answers { delivered: n }', async () => {
+  it('POST messages reaches every client on the channel and answers { recipients: n, delivered: n }', async () => {
     const gw = await hub();
     const cs = [await join(gw, '/chat/r1', 'alice'), await join(gw, '/chat/r1', 'bob'), await join(gw, '/chat/r1', 'carol')];
     const other = await join(gw, '/chat/r2', 'dave');
     const res = await admin(gw, '/_wsgate/channels/room:r1/messages', { method: 'POST', body: 'server says hi' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ delivered: 3 });
+    expect(await res.json()).toEqual({ recipients: 3, delivered: 3 });
     for (const c of cs) await until(() => has(c, msgOf('server says hi')), 3000, 'server message');
     expect(events(cs[0]!).find(msgOf('server says hi'))).toEqual({ type: 'message', channel: 'room:r1', from: null, data: 'server says hi' });
     await sleep(100);
@@ -189,7 +189,7 @@ describe('relay route with a channel', () => {
     await until(async () => (await gw.app.gateway.channels!.presence('feed:f1')).length === 1, 3000, 'counted in presence');
     expect(await gw.app.gateway.channels!.presence('feed:f1')).toEqual([{ user: 'alice', connections: 1 }]);
     const res = await admin(gw, '/_wsgate/channels/feed:f1/messages', { method: 'POST', body: 'published-1' });
-    expect(await res.json()).toEqual({ delivered: 1 });
+    expect(await res.json()).toEqual({ recipients: 1, delivered: 1 });
     await until(() => c.messages.length >= 2, 3000, 'published-1');
     c.ws.send('echo-2');
     await until(() => c.messages.length >= 3, 3000, 'echo-2');
@@ -228,7 +228,7 @@ describe('demo page (devPage)', () => {
     expect(payload.sub).toBe('alice_1');
     expect(payload.exp - payload.iat).toBe(3600);
     const c = await connectClient(gw.url('/chat/demo', t));
-    await until(() => has(c, joinOf('alice_1')), 3000, 'joined with a dev token');
+    await until(() => has(c, snapshotWith('alice_1')), 3000, 'joined with a dev token');
     // The rest of /_wsgate stays behind the admin credential.
     expect((await gw.http('/_wsgate/channels/room:demo/presence')).status).toBe(401);
   });

@@ -5,24 +5,15 @@
  * serves a hub route with messages and presence.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectClient, startGateway, stopAll, until, type TestClient } from '../helpers/gateway.ts';
+import { connectClient, startGateway, stopAll, until } from '../helpers/gateway.ts';
 import { routesDir, spawnGateway, stopProcesses } from '../helpers/processes.ts';
 import { claims, hs } from '../helpers/tokens.ts';
 import type { RouteConfig } from '../../src/index.ts';
+import { events, has, snapshotWith, type Ev } from '../helpers/events.ts';
 
 const T = 30_000;
 const token = (sub: string) => hs(claims({ sub }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Ev = { type: string; user?: string; data?: unknown };
-const events = (c: TestClient): Ev[] =>
-  c.messages.flatMap((m) => {
-    try {
-      return m.isBinary ? [] : [JSON.parse(m.data.toString()) as Ev];
-    } catch {
-      return [];
-    }
-  });
-const has = (c: TestClient, pred: (e: Ev) => boolean) => events(c).some(pred);
 const joinOf = (user: string) => (e: Ev) => e.type === 'join' && e.user === user;
 const msgOf = (data: string) => (e: Ev) => e.type === 'message' && e.data === data;
 const HUB: RouteConfig = { path: '/chat/:room', channel: 'room:{room}', heartbeat: 'off' };
@@ -41,7 +32,7 @@ describe('no store configured: the memory store', () => {
     expect(ready.store).toBe('ok'); // the memory store created for the channel route
     const a = await connectClient(gw.url('/chat/m', await token('alice')));
     const b = await connectClient(gw.url('/chat/m', await token('bob')));
-    await until(() => has(a, joinOf('alice')) && has(a, joinOf('bob')), 5000, 'alice sees both joins');
+    await until(() => has(a, snapshotWith('alice')) && has(a, joinOf('bob')), 5000, 'alice sees her snapshot, then bob join');
     a.ws.send('hi bob');
     await until(() => has(b, msgOf('hi bob')), 5000, 'bob receives');
     b.ws.send('hi alice');
@@ -49,7 +40,7 @@ describe('no store configured: the memory store', () => {
     const pres = await (await gw.admin('/_wsgate/channels/room:m/presence')).json();
     expect(pres).toEqual({ channel: 'room:m', users: [{ user: 'alice', connections: 1 }, { user: 'bob', connections: 1 }], connections: 2 });
     const post = await gw.admin('/_wsgate/channels/room:m/messages', { method: 'POST', body: 'from ops' });
-    expect(await post.json()).toEqual({ delivered: 2 });
+    expect(await post.json()).toEqual({ recipients: 2, delivered: 2 });
     await until(() => has(a, msgOf('from ops')) && has(b, msgOf('from ops')), 5000, 'POST delivered');
     b.ws.close(1000);
     await until(() => has(a, (e) => e.type === 'leave' && e.user === 'bob'), 5000, 'leave bob');
@@ -62,7 +53,7 @@ describe('no store configured: the memory store', () => {
     expect(g1.app.gateway.options.store).toBeUndefined(); // nothing configured: each made its own
     const a = await connectClient(g1.url('/chat/same', await token('alice')));
     const b = await connectClient(g2.url('/chat/same', await token('bob')));
-    await until(() => has(a, joinOf('alice')) && has(b, joinOf('bob')), 3000, 'own joins');
+    await until(() => has(a, snapshotWith('alice')) && has(b, snapshotWith('bob')), 3000, 'own snapshots');
     a.ws.send('only on g1');
     b.ws.send('only on g2');
     expect(await g1.app.gateway.publish('room:same', 'published on g1')).toBe(1);

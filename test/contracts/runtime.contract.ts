@@ -521,7 +521,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
 
     it('channels: two clients on a hub route exchange messages and see join events', async () => {
       const a = await connectClient(await withToken('/hub/r1', 'alice'));
-      await until(() => a.messages.some((m) => m.data.toString().includes('"join"')), 3000, "alice's join");
+      await until(() => a.messages.some((m) => m.data.toString().includes('"presence"')), 3000, "alice's presence snapshot");
       const b = await connectClient(await withToken('/hub/r1', 'bob'));
       const parsed = (c: typeof a) => c.messages.flatMap((m) => (m.isBinary ? [] : [JSON.parse(m.data.toString()) as Record<string, unknown>]));
       await until(() => parsed(a).some((e) => e.type === 'join' && e.user === 'bob'), 3000, 'alice sees bob join');

@@ -1,10 +1,13 @@
 /**
- * The contract every store passes (memory, Redis, later Durable Objects): KV with prefixes and
- * TTL, pub/sub delivery, order, fan-out, isolation, large and unicode messages. A store test file
- * is ~10 lines that call runStoreContract with a factory.
+ * The contract every store passes (memory, Redis, the Durable Object's): KV with prefixes and
+ * TTL, pub/sub delivery, order, fan-out, isolation, large and unicode messages, presence
+ * (store-presence.contract.ts) and history (store-history.contract.ts). A store test file is ~10
+ * lines that call runStoreContract.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Store } from '../../src/store/types.ts';
+import { historyContract } from './store-history.contract.ts';
+import { presenceContract } from './store-presence.contract.ts';
 
 export interface StoreFixture {
   store: Store;
@@ -111,6 +114,9 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFixtu
         expect(await store.kv.getItem(k)).toBe('b');
       });
     });
+
+    describe('presence', () => presenceContract(() => store, advance, unique));
+    describe('history', () => historyContract(() => store, unique));
 
     describe('pubsub', () => {
       it('delivers messages in publish order', async () => {

@@ -1,7 +1,7 @@
 /** Hub-route JSON events as a client received them (text messages parsed, others skipped). */
 import type { TestClient } from './gateway.ts';
 
-export type Ev = { type: string; channel?: string; user?: string; from?: string | null; data?: unknown };
+export type Ev = { type: string; channel?: string; user?: string; from?: string | null; data?: unknown; users?: Array<{ user: string; connections: number }> };
 
 export function events(c: TestClient): Ev[] {
   const out: Ev[] = [];
@@ -17,3 +17,6 @@ export function events(c: TestClient): Ev[] {
 }
 
 export const has = (c: TestClient, pred: (e: Ev) => boolean): boolean => events(c).some(pred);
+
+/** The `presence` snapshot a connection gets first on joining, listing `user`. */
+export const snapshotWith = (user: string) => (e: Ev): boolean => e.type === 'presence' && !!e.users?.some((u) => u.user === user);

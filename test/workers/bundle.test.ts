@@ -33,7 +33,8 @@ describe.skipIf('missing' in tools)('Workers bundle (wrangler deploy --dry-run)'
     expect(sources).toContain('src/runtime/workerd/worker.ts');
     // Route files import `wsgate/route`: the package's own tiny entry, no wrangler alias.
     expect(sources).toContain('dist/routing/define-route.js');
-    expect(sources).toContain('src/store/durable-object.ts');
+    expect(sources).toContain('src/runtime/workerd/channel-object.ts');
+    expect(sources).toContain('src/runtime/workerd/store.ts');
     expect(sources).toContain('routes/chat.ts');
     const forbidden = sources.filter((s) => /node_modules\/(ws|ioredis|@hono\/node-server|tsx)\/|src\/runtime\/(node|bun|deno)\/|src\/store\/redis|src\/routing\/load\.ts|src\/cli\.ts/.test(s));
     expect(forbidden).toEqual([]);

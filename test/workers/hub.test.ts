@@ -37,7 +37,7 @@ await onWorkerd('workerd hub routes (Durable Object)', () => {
       fetch(`http://127.0.0.1:${gw.port}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN}`, ...(init.headers as Record<string, string>) } });
     async function join(path: string, user: string): Promise<TestClient> {
       const c = await connectClient(await url(path, user));
-      // The first connection of a user sees its own join; every newcomer gets the presence snapshot.
+      // Every newcomer gets the presence snapshot (itself included) first, then deltas.
       await until(() => has(c, (e) => e.type === 'presence' && !!e.users?.some((u) => u.user === user)), 5000, `${user}'s presence snapshot on ${path}`);
       return c;
     }
@@ -53,7 +53,8 @@ await onWorkerd('workerd hub routes (Durable Object)', () => {
     it('two clients exchange messages and see each other join and leave', async () => {
       const r = room();
       const a = await join(`/chat/${r}`, 'alice');
-      expect(has(a, joinOf('alice'))).toBe(true);
+      expect(events(a)[0]).toEqual({ type: 'presence', channel: `room:${r}`, users: [{ user: 'alice', connections: 1 }] });
+      expect(has(a, joinOf('alice'))).toBe(false); // in her snapshot: no join for herself
       const b = await join(`/chat/${r}`, 'bob');
       await until(() => has(a, joinOf('bob')), 5000, 'alice sees bob join');
       expect(events(b).find((e) => e.type === 'presence')?.users?.map((u) => u.user).sort()).toEqual(['alice', 'bob']);
@@ -100,12 +101,12 @@ await onWorkerd('workerd hub routes (Durable Object)', () => {
       });
       const res = await admin(`/_wsgate/channels/room:${r}/messages`, { method: 'POST', body: 'server says hi' });
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ delivered: 3 });
+      expect(await res.json()).toEqual({ recipients: 3, delivered: 3 });
       for (const c of [a, b, b2]) await until(() => has(c, msgOf('server says hi')), 5000, 'the published message');
       expect(events(a).find(msgOf('server says hi'))).toEqual({ type: 'message', channel: `room:${r}`, from: null, data: 'server says hi' });
       expect((await admin(`/_wsgate/channels/room:${r}/messages`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
       const empty = await admin(`/_wsgate/channels/room:${room()}/messages`, { method: 'POST', body: 'nobody' });
-      expect(await empty.json()).toEqual({ delivered: 0 });
+      expect(await empty.json()).toEqual({ recipients: 0, delivered: 0 });
     });
 
     it("an app-level ping is answered by the object (auto-response) and never broadcast", async () => {

@@ -7,8 +7,9 @@
  * A class on purpose: two legs live as long as each connection, and prototype methods with one
  * shared shape cost a fraction of a closure-built object per leg (measured in npm run bench).
  */
+import * as wsModule from 'ws';
 import type { WebSocket } from 'ws';
-import type { Leg, LegHandlers, Payload } from '../../core/leg.ts';
+import type { Leg, LegHandlers, Payload, SharedFrame } from '../../core/leg.ts';
 import { LegEvents } from '../../core/whatwg-leg.ts';
 
 type RawData = Buffer | ArrayBuffer | Buffer[];
@@ -79,6 +80,28 @@ class WsLeg implements Leg {
     const ws = this.ws;
     if (ws.readyState !== 1) return;
     ws.send(data, { binary: isBinary, compress: false });
+    this.armDrain();
+  }
+
+  /**
+   * A broadcast: the frame (header + payload, one Buffer) is built once for all members and the
+   * same bytes are written to each socket. Server frames are unmasked and permessage-deflate is
+   * off, so they are byte-identical; bufferedAmount still counts them (socket.bufferSize), so
+   * the buffer cap holds. Falls back to ws.send while ws has its own queue (never with
+   * compression off, but ws decides).
+   */
+  sendShared(f: SharedFrame): void {
+    const ws = this.ws;
+    if (ws.readyState !== 1) return;
+    const internals = ws as unknown as { _socket?: (SocketLike & { write(b: Buffer): boolean }) | null; _sender?: { _queue?: unknown[] } };
+    const sock = internals._socket;
+    if (!sock || (internals._sender?._queue?.length ?? 0) > 0) return this.send(f.data, f.isBinary);
+    sock.write((f.wire ??= frameOnce(f)) as Buffer);
+    this.armDrain();
+  }
+
+  private armDrain(): void {
+    const ws = this.ws;
     if (!this.drainArmed && ws.bufferedAmount > 0) {
       // The TCP socket: set at once on accepted sockets, only after 'upgrade' on dialled ones.
       const sock = (ws as unknown as { _socket?: SocketLike | null })._socket;
@@ -108,6 +131,15 @@ class WsLeg implements Leg {
   resume(): void {
     this.ws.resume();
   }
+}
+
+/** ws's frame builder (exported by ws, missing from @types/ws). */
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, o: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] } };
+
+/** The unmasked, final, uncompressed frame of `f`, as one Buffer. */
+function frameOnce(f: SharedFrame): Buffer {
+  const payload = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength);
+  return Buffer.concat(Sender.frame(payload, { fin: true, rsv1: false, opcode: f.isBinary ? 2 : 1, mask: false, readOnly: true }));
 }
 
 /** `protocol` overrides ws.protocol (dialled legs negotiate the subprotocol themselves). */

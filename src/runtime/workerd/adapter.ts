@@ -9,7 +9,7 @@
  * - I/O objects belong to the request that created them, so the gateway gives each session its own
  *   timers (`requestScopedIo`).
  * - Hub routes (a channel, no upstream) are handed to the channel's Durable Object, which accepts
- *   the socket itself (src/store/durable-object.ts): a Worker cannot hold a subscription.
+ *   the socket itself (channel-object.ts): a Worker cannot hold a subscription.
  */
 import { UpstreamDialError, type AcceptContext, type RuntimeAdapter, type UpstreamRequest, type Leg } from '../../core/leg.ts';
 import { upgradeResponse, workerd, type WorkerdWebSocket } from './types.ts';

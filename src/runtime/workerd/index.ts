@@ -21,5 +21,5 @@ export function createGateway(options: GatewayOptions): GatewayApp {
 
 export * from '../../index.ts';
 export { createWorker, type WorkerEnv } from './worker.ts';
-export { ChannelObject } from '../../store/durable-object.ts';
+export { ChannelObject } from './channel-object.ts';
 export { createWorkerdAdapter } from './adapter.ts';

@@ -36,6 +36,15 @@ export interface DurableObjectState {
   setWebSocketAutoResponse(pair?: unknown): void;
   getWebSocketAutoResponseTimestamp(ws: WorkerdWebSocket): Date | null;
   blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
+  readonly storage: DurableObjectStorage;
+}
+
+/** The part of the Durable Object storage API (transactional KV) the channel object uses. */
+export interface DurableObjectStorage {
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  put(entries: Record<string, unknown>): Promise<void>;
+  delete(keys: string[]): Promise<number>;
+  list<T = unknown>(options: { prefix?: string; start?: string; limit?: number }): Promise<Map<string, T>>;
 }
 
 interface WorkerdGlobals {

@@ -10,8 +10,9 @@ import { createGateway, type GatewayApp } from '../../gateway.ts';
 import type { LogLevel } from '../../log.ts';
 import type { LoadedRoute } from '../../options.ts';
 import type { RouteConfig } from '../../routing/define-route.ts';
-import { ChannelObject, createDurableObjectStore, handOff } from '../../store/durable-object.ts';
 import { createWorkerdAdapter } from './adapter.ts';
+import { ChannelObject } from './channel-object.ts';
+import { createDurableObjectStore, handOff } from './store.ts';
 import type { DurableObjectNamespace } from './types.ts';
 
 export { ChannelObject };
@@ -45,6 +46,7 @@ function build(routes: LoadedRoute[], env: WorkerEnv): Built {
           channel: ctx.channel,
           route: ctx.route,
           ...(ctx.userId !== undefined ? { userId: ctx.userId } : {}),
+          ...(ctx.recover ? { recover: ctx.recover } : {}),
           ...(protocol ? { protocol } : {}),
           ...(ctx.expiresAtMs !== undefined ? { expiresAtMs: ctx.expiresAtMs } : {}),
           expiryGraceMs: ctx.expiryGraceMs,

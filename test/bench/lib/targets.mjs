@@ -20,7 +20,7 @@ function heapEnv(dir, name) {
 }
 
 const wrap = (h, port, extra = {}) => ({ name: h.name, pid: h.pid, port, handle: h, startupMs: h.startupMs,
-  url: (path = '/') => `ws://127.0.0.1:${port}${path}`, stop: () => h.stop(), ...extra });
+  url: (path = '/') => `ws://127.0.0.1:${port}${path}`, stop: (ms) => h.stop(ms), ...extra });
 
 export async function startEcho({ pin } = {}) {
   const port = await freePort();
@@ -36,10 +36,11 @@ export async function startRelay(upstreamUrl, { pin } = {}) {
   return wrap(h, port, { heapFile: hp.file, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
 }
 
-/** Bare broadcast hub (servers/hub.mjs): the broadcast floor. */
-export async function startHub({ pingMs } = {}) {
+/** Bare broadcast hub (servers/hub.mjs): the broadcast floor (`preframed`: framed once). */
+export async function startHub({ pingMs, preframed } = {}) {
   const port = await freePort();
-  const h = await startProcess('bare-hub', process.execPath, [join(SERVERS, 'hub.mjs'), String(port), ...(pingMs ? [String(pingMs)] : [])], { ready: /READY/ });
+  const args = [join(SERVERS, 'hub.mjs'), String(port), String(pingMs ?? 0), ...(preframed ? ['preframed'] : [])];
+  const h = await startProcess(preframed ? 'preframed-hub' : 'bare-hub', process.execPath, args, { ready: /READY/ });
   return wrap(h, port);
 }
 

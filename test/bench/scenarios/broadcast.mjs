@@ -59,12 +59,13 @@ export async function run(ctx, p, rep) {
   const missing = gatewayAvailable();
   if (missing) return { metrics, raw, skipped, failed: { gateway: missing } };
   const routes = { room: gatewayRoutes('ws://127.0.0.1:9/').room };
-  for (const mode of rotate(['hub', 'memory', 'redis'], rep)) {
+  for (const mode of rotate(['hub', 'preframed', 'memory', 'redis'], rep)) {
     const procs = [];
-    const key0 = mode === 'hub' ? 'bare-hub' : `gateway.${mode}`;
+    const key0 = mode === 'hub' ? 'bare-hub' : mode === 'preframed' ? 'preframed-hub' : `gateway.${mode}`;
     try {
       let gws;
       if (mode === 'hub') gws = [await startHub()];
+      else if (mode === 'preframed') gws = [await startHub({ preframed: true })];
       else if (mode === 'memory') gws = [await startGateway({ routes, env: gatewayEnv(), name: 'gateway-mem' })];
       else {
         const redis = await startRedis(); procs.push(redis);
@@ -83,18 +84,24 @@ export async function run(ctx, p, rep) {
   }
   return { metrics, raw, skipped, failed, subs: p.subs, notes: [
     'delivery latency: from the start of the HTTP publish request to receipt by each subscriber (after 3 uncounted warm-up publishes)',
-    'the subscribers run on the same 2 cores: their own receive work is in every figure; bare-hub (servers/hub.mjs, a `ws` server sending each publish to its members) is the floor on this machine'] };
+    'the subscribers run on the same 2 cores: their own receive work is in every figure; bare-hub (servers/hub.mjs, a `ws` server sending each publish to its members) is the send-loop floor on this machine; preframed-hub frames each publish once and writes the same Buffer to every socket (the pre-framed floor)'] };
 }
 
+const ratio = (a, b) => (m, r) => { const n = Math.max(...(r.subs ?? [0])); return m[`${b}.${n}`]?.p99_ms ? m[`${a}.${n}`]?.p99_ms / m[`${b}.${n}`].p99_ms : null; };
 export const ratios = {
-  'gateway memory / bare hub p99 (largest)': (m, r) => { const n = Math.max(...(r.subs ?? [0])); return m[`bare-hub.${n}`]?.p99_ms ? m[`gateway.memory.${n}`]?.p99_ms / m[`bare-hub.${n}`].p99_ms : null; },
-  'gateway redis (2 instances) / bare hub p99 (largest)': (m, r) => { const n = Math.max(...(r.subs ?? [0])); return m[`bare-hub.${n}`]?.p99_ms ? m[`gateway.redis.${n}`]?.p99_ms / m[`bare-hub.${n}`].p99_ms : null; },
+  'gateway memory / bare hub p99 (largest)': ratio('gateway.memory', 'bare-hub'),
+  'gateway redis (2 instances) / bare hub p99 (largest)': ratio('gateway.redis', 'bare-hub'),
+  'gateway memory / pre-framed floor p99 (largest)': ratio('gateway.memory', 'preframed-hub'),
+  'gateway redis (2 instances) / pre-framed floor p99 (largest)': ratio('gateway.redis', 'preframed-hub'),
+  'pre-framed floor / bare hub p99 (largest)': ratio('preframed-hub', 'bare-hub'),
 };
 const top = (p) => Math.max(...p.subs);
 export function checksFor(p) {
   const n = top(p);
   return [
     { label: `Broadcast to ${n.toLocaleString('en-US')} subscribers: p99 ≤ 50 ms on one instance (memory store)`, metric: [`gateway.memory.${n}`, 'p99_ms'], op: '<=', limit: 50, unit: 'ms' },
+    { label: `Broadcast to ${n.toLocaleString('en-US')} subscribers: p99 ≤ 0.5× the bare ws send loop (memory store)`, ratio: 'gateway memory / bare hub p99 (largest)', op: '<=', limit: 0.5 },
+    { label: `Broadcast to ${n.toLocaleString('en-US')} subscribers: p99 ≤ 0.6× the bare ws send loop (Redis, 2 instances)`, ratio: 'gateway redis (2 instances) / bare hub p99 (largest)', op: '<=', limit: 0.6 },
     { label: `Broadcast to ${n.toLocaleString('en-US')} subscribers: p99 ≤ 100 ms across two instances on Redis`, metric: [`gateway.redis.${n}`, 'p99_ms'], op: '<=', limit: 100, unit: 'ms' },
   ];
 }

@@ -4,9 +4,13 @@
 // With a ping interval it also runs the heartbeat every `ws` user writes (ws's README pattern:
 // one setInterval, terminate whoever missed the last pong, ping everyone): the floor for the
 // heartbeat-cost scenario.
-// Usage: node hub.mjs <port> [pingIntervalMs]   Prints "READY <port>".
+// With `preframed` as the third argument it frames each publish once (ws's Sender.frame) and
+// writes the same Buffer to every member's socket: the floor for a broadcast that is framed once.
+// Usage: node hub.mjs <port> [pingIntervalMs] [preframed]   Prints "READY <port>".
 import { createServer } from 'node:http';
-import { WebSocketServer } from 'ws';
+import { Sender, WebSocketServer } from 'ws';
+
+const preframed = process.argv[4] === 'preframed';
 
 const channels = new Map();
 const server = createServer((req, res) => {
@@ -17,7 +21,10 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     const body = Buffer.concat(chunks).toString();
     const members = channels.get(decodeURIComponent(m[1])) ?? new Set();
-    for (const ws of members) ws.send(body);
+    if (preframed) {
+      const frame = Buffer.concat(Sender.frame(Buffer.from(body), { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true }));
+      for (const ws of members) if (ws.readyState === 1) ws._socket.write(frame);
+    } else for (const ws of members) ws.send(body);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ delivered: members.size }));
   });

@@ -1,5 +1,5 @@
 /**
- * The Workers store: one Durable Object per channel holds that channel's presence and fans its
+ * The channel Durable Object (Worker side: store.ts): one object per channel holds that channel's presence and fans its
  * messages out, because a stateless Worker cannot hold a pub/sub subscription (issue 4, item 3).
  *
  * - Hub-route connections are handed to the channel's object (`/connect`, after the Worker did
@@ -17,20 +17,21 @@
  * members (heartbeat and presence timers); when the last one leaves every timer is cleared so it
  * can be evicted. App-level pings from clients are auto-responded without waking it.
  */
-import { createStorage, type Driver } from 'unstorage';
-import { createChannels, type Channels } from '../core/channels.ts';
-import { systemClock } from '../core/clock.ts';
-import { Deadlines } from '../core/deadlines.ts';
-import { APP_KEEPALIVE_MESSAGE, HeartbeatScheduler } from '../core/heartbeat.ts';
-import { Registry } from '../core/registry.ts';
-import { Session, type SessionCounters } from '../core/session.ts';
-import { createLogger, type Logger, type LogLevel } from '../log.ts';
-import { createGatewayMetrics } from '../metrics.ts';
-import type { ResolvedRoute } from '../routing/schema.ts';
-import { upgradeResponse, workerd, type DurableObjectNamespace, type DurableObjectState, type WorkerdWebSocket } from '../runtime/workerd/types.ts';
-import { APP_PONG, workerdLeg, type LegFeed } from '../runtime/workerd/ws-leg.ts';
-import { createMemoryStore } from './memory.ts';
-import type { Store } from './types.ts';
+import { createChannels, type Channels } from '../../core/channels.ts';
+import { systemClock } from '../../core/clock.ts';
+import { Deadlines } from '../../core/deadlines.ts';
+import { APP_KEEPALIVE_MESSAGE, HeartbeatScheduler } from '../../core/heartbeat.ts';
+import { Registry } from '../../core/registry.ts';
+import { Session, type SessionCounters } from '../../core/session.ts';
+import { createLogger, type Logger, type LogLevel } from '../../log.ts';
+import { createGatewayMetrics } from '../../metrics.ts';
+import type { ResolvedRoute } from '../../routing/schema.ts';
+import { createMemoryStore } from '../../store/memory.ts';
+import type { Store } from '../../store/types.ts';
+import { createDurableHistory } from './durable-history.ts';
+import type { Handoff } from './store.ts';
+import { upgradeResponse, workerd, type DurableObjectState, type WorkerdWebSocket } from './types.ts';
+import { APP_PONG, workerdLeg, type LegFeed } from './ws-leg.ts';
 
 /**
  * A client may send the gateway's own app-level ping; the object answers it without waking
@@ -38,26 +39,6 @@ import type { Store } from './types.ts';
  */
 export const AUTO_PING = APP_KEEPALIVE_MESSAGE;
 export const AUTO_PONG = APP_PONG;
-const ORIGIN = 'https://wsgate-channel.internal';
-
-/** What the Worker tells the object about a connection it hands over (headers on `/connect`). */
-export interface Handoff {
-  id: string;
-  channel: string;
-  route: ResolvedRoute;
-  userId?: string;
-  protocol?: string;
-  expiresAtMs?: number;
-  expiryGraceMs: number;
-}
-
-/** Forward an accepted hub-route handshake to the channel's object; returns its 101 response. */
-export function handOff(ns: DurableObjectNamespace, h: Handoff): Promise<Response> {
-  // Route files may carry secrets in `auth`: the object never needs them.
-  const { auth: _auth, ...route } = h.route;
-  const stub = ns.get(ns.idFromName(h.channel));
-  return stub.fetch(`${ORIGIN}/connect`, { headers: { upgrade: 'websocket', 'x-wsgate-handoff': JSON.stringify({ ...h, route }) } });
-}
 
 interface Hub {
   registry: Registry;
@@ -76,7 +57,7 @@ function counters(): SessionCounters {
 
 /** The Durable Object class (binding `CHANNELS` in wrangler.toml). One instance per channel name. */
 export class ChannelObject {
-  private readonly store = createMemoryStore();
+  private readonly store: Store;
   private readonly feeds = new Map<WorkerdWebSocket, { feed: LegFeed; pongAt: number }>();
   private readonly log: Logger;
   private readonly ttlSec: number;
@@ -87,6 +68,10 @@ export class ChannelObject {
     private readonly state: DurableObjectState,
     env: Record<string, unknown>,
   ) {
+    // Every member of the channel is here: an in-memory store, except history, which is kept in
+    // the object's storage so that it outlives an eviction.
+    const memory = createMemoryStore();
+    this.store = { ...memory, history: createDurableHistory(state.storage, memory.pubsub) };
     this.log = createLogger((env.LOG_LEVEL as LogLevel | undefined) ?? 'info');
     this.ttlSec = Number(env.PRESENCE_TTL_SEC) > 0 ? Number(env.PRESENCE_TTL_SEC) : 30;
     state.setWebSocketAutoResponse(new workerd.WebSocketRequestResponsePair(AUTO_PING, AUTO_PONG));
@@ -104,6 +89,16 @@ export class ChannelObject {
       case 'POST /publish':
         await this.store.pubsub.publish(q.get('topic') ?? '', await request.text());
         return new Response(null, { status: 204 });
+      case 'POST /history/publish': {
+        const opts = { size: Number(q.get('size')), ttlSec: Number(q.get('ttl')) };
+        return Response.json(await this.store.history.publish(q.get('channel') ?? '', q.get('topic') ?? '', await request.text(), opts));
+      }
+      case 'GET /history/read':
+        return Response.json(await this.store.history.read(q.get('channel') ?? '', Number(q.get('since')), q.get('epoch') || undefined, Number(q.get('limit'))));
+      case 'GET /presence/members':
+        return Response.json(await this.store.presence.members(q.get('channel') ?? ''));
+      case 'GET /presence/count':
+        return Response.json({ count: await this.store.presence.count(q.get('channel') ?? '') });
       case 'GET /kv/keys':
         return Response.json(await kv.getKeys(q.get('base') ?? ''));
       case 'GET /kv/item':
@@ -121,7 +116,7 @@ export class ChannelObject {
   }
 
   private connect(h: Handoff): Response {
-    const hub = this.ensureHub();
+    const hub = this.ensureHub(h.route);
     const pair = new workerd.WebSocketPair();
     const client = pair[0];
     const server = pair[1];
@@ -140,6 +135,7 @@ export class ChannelObject {
         route: h.route,
         client: leg,
         ...(h.userId !== undefined ? { userId: h.userId } : {}),
+        ...(h.recover ? { recover: h.recover } : {}),
         channel: h.channel,
         ...(h.expiresAtMs !== undefined ? { expiresAtMs: h.expiresAtMs } : {}),
         expiryGraceMs: h.expiryGraceMs,
@@ -167,12 +163,12 @@ export class ChannelObject {
     this.feeds.delete(ws);
   }
 
-  private ensureHub(): Hub {
+  private ensureHub(route: ResolvedRoute): Hub {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (this.hub) return this.hub;
     const registry = new Registry();
-    const channels = createChannels({ store: this.store, registry, log: this.log, clock: systemClock, ttlSec: this.ttlSec, metrics: createGatewayMetrics() });
+    const channels = createChannels({ store: this.store, registry, log: this.log, clock: systemClock, ttlSec: this.ttlSec, metrics: createGatewayMetrics(), routes: [route] });
     this.hub = { registry, heartbeat: new HeartbeatScheduler(systemClock), deadlines: new Deadlines(systemClock), channels, pollMs: Infinity };
     return this.hub;
   }
@@ -209,58 +205,4 @@ export class ChannelObject {
       void hub.channels.dispose();
     }, 2000);
   }
-}
-
-/** The channel a KV key or pub/sub topic belongs to (the object that owns it). */
-function channelOf(keyOrTopic: string): string | undefined {
-  const topic = /^ch:(.+)$/.exec(keyOrTopic);
-  if (topic) return topic[1];
-  const key = /^presence:([^:]+)/.exec(keyOrTopic);
-  return key ? decodeURIComponent(key[1]!) : undefined;
-}
-
-/**
- * The Worker-side Store: KV and publish go to the owning channel's object. Subscriptions are
- * not possible from a Worker: hub members live in the objects, which subscribe locally.
- */
-export function createDurableObjectStore(ns: DurableObjectNamespace): Store {
-  const call = async (keyOrTopic: string, path: string, init?: RequestInit): Promise<Response> => {
-    const channel = channelOf(keyOrTopic);
-    if (channel === undefined) throw new Error(`durable-object store: "${keyOrTopic}" belongs to no channel`);
-    const res = await ns.get(ns.idFromName(channel)).fetch(`${ORIGIN}${path}`, init);
-    if (!res.ok) throw new Error(`durable-object store: ${path.split('?')[0]} answered ${res.status}`);
-    return res;
-  };
-  const qs = (o: Record<string, string>) => new URLSearchParams(o).toString();
-  const driver: Driver = {
-    name: 'durable-object',
-    hasItem: async (key) => (await driver.getItem(key, {})) !== null,
-    getItem: async (key) => ((await (await call(key, `/kv/item?${qs({ key })}`)).json()) as { value: unknown }).value ?? null,
-    async setItem(key, value, opts) {
-      const ttl = typeof opts?.ttl === 'number' ? String(opts.ttl) : '';
-      await call(key, `/kv/item?${qs({ key, ttl })}`, { method: 'PUT', body: value });
-    },
-    async removeItem(key) {
-      await call(key, `/kv/item?${qs({ key })}`, { method: 'DELETE' });
-    },
-    getKeys: async (base) => (await (await call(base, `/kv/keys?${qs({ base })}`)).json()) as string[],
-  };
-  return {
-    name: 'durable-object',
-    kv: createStorage({ driver }),
-    pubsub: {
-      async publish(topic, message) {
-        if (channelOf(topic) === undefined) throw new Error(`durable-object store: "${topic}" is not supported on Workers (no channel owns it)`);
-        await call(topic, `/publish?${qs({ topic })}`, { method: 'POST', body: message });
-      },
-      async subscribe(topic) {
-        // The gateway's control subscription: nothing reaches a Worker, so nothing to listen to.
-        if (topic === 'control') return async () => {};
-        throw new Error('durable-object store: a Worker cannot hold a subscription; hub routes run in the channel object');
-      },
-    },
-    capabilities: { crossInstance: true, ttl: true },
-    health: () => 'ok',
-    async dispose() {},
-  };
 }
