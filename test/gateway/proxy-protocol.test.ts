@@ -145,6 +145,7 @@ describe('PROXY protocol refusals', () => {
       upgradeHead('/x'),
       'PROXY TCP4 203.0.113.7 127.0.0.1 99999 443\r\n' + GET_WHOAMI,
       'PROXY TCP4 2001:db8::1 127.0.0.1 1 443\r\n' + GET_WHOAMI,
+      'PROXY TCP4 203.0.113.7 ::1 1 443\r\n' + GET_WHOAMI,
       'PROXY TCP9 1.2.3.4 1.2.3.4 1 2\r\n' + GET_WHOAMI,
       `PROXY TCP4 ${'1'.repeat(120)}\r\n`,
     ]) {
@@ -153,7 +154,7 @@ describe('PROXY protocol refusals', () => {
       expect(Date.now() - started).toBeLessThan(2000); // refused at once, not by a timer
     }
     expect(await rawRequest(gw.port, Buffer.concat([proxyV2(), Buffer.from(GET_WHOAMI)]).fill(0x3f, 12, 13), 3000)).toBe('');
-    expect(gw.lines.filter((l) => l.event === 'proxy_protocol_refused').length).toBeGreaterThanOrEqual(7);
+    expect(gw.lines.filter((l) => l.event === 'proxy_protocol_refused').length).toBeGreaterThanOrEqual(8);
   });
 
   it('mode off: a v1 or v2 header is answered 400, as any non-HTTP bytes', async () => {
@@ -194,8 +195,15 @@ describe('PROXY protocol under TLS', () => {
     const conn = await up.nextConnection();
     expect(conn.headers['x-forwarded-for']).toBe('203.0.113.77');
     expect(conn.headers['x-forwarded-proto']).toBe('https');
+    expect(gw.lines.find((l) => l.event === 'open')).toMatchObject({ ip: '203.0.113.77' });
     const who = await requestWith(gw.port, proxyV1('198.51.100.5'), GET_WHOAMI, true);
     expect(who.split('\r\n\r\n')[1]).toBe('198.51.100.5');
+  });
+
+  it('under TLS with the mode off, a header before the TLS handshake fails the connection', async () => {
+    const gw = await gateway([{ path: '/echo', upstream: 'ws://127.0.0.1:9', auth: false }], {}, { tls: TLS, proxyProtocol: false });
+    expect(await requestWith(gw.port, proxyV1('203.0.113.7'), GET_WHOAMI, true)).toBe('');
+    expect((await requestWith(gw.port, Buffer.alloc(0), GET_WHOAMI, true)).split('\r\n\r\n')[1]).toBe('127.0.0.1');
   });
 
   it('under TLS a connection that starts with the TLS handshake (no header) is refused', async () => {

@@ -40,11 +40,11 @@ function parseV1(line: string): ProxyHeader {
   const parts = line.split(' ');
   if (parts[1] === 'UNKNOWN') return { version: 1 };
   if (parts.length !== 6 || (parts[1] !== 'TCP4' && parts[1] !== 'TCP6')) throw new ProxyProtocolError('malformed v1 header');
-  const b = parseIp(parts[2]!);
   const v6 = parts[1] === 'TCP6';
-  // TCP4 carries a dotted IPv4 address; TCP6 an IPv6 one (a mapped IPv4 in TCP6 is folded to IPv4).
-  if (!b || !parseIp(parts[3]!) || (!v6 && (b.length !== 4 || parts[2]!.includes(':'))) || (v6 && !parts[2]!.includes(':')))
-    throw new ProxyProtocolError('bad v1 address');
+  // TCP4 carries dotted IPv4 addresses, TCP6 IPv6 ones (a mapped IPv4 in TCP6 is folded to IPv4).
+  const ofFamily = (s: string) => (s.includes(':') === v6 ? parseIp(s) : undefined);
+  const b = ofFamily(parts[2]!);
+  if (!b || !ofFamily(parts[3]!)) throw new ProxyProtocolError('bad v1 address');
   port(parts[5]);
   return { version: 1, source: { address: formatIp(b), port: port(parts[4]), family: b.length === 4 ? 'IPv4' : 'IPv6' } };
 }
