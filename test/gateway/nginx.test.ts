@@ -77,14 +77,14 @@ describe('nginx in front (the README snippet, real nginx)', () => {
     expect(JSON.parse(gw.stdout().split('\n').find((l) => l.includes('"event":"open"'))!)).toMatchObject({ ip: '127.0.0.9' });
   });
 
-  it('proxy_read_timeout above the heartbeat keeps an idle WebSocket open through nginx; without heartbeats nginx cuts it (scaled: 2 s timeout, 500 ms pings)', async (ctx) => {
+  it('proxy_read_timeout above the heartbeat keeps an idle WebSocket open through nginx; without heartbeats nginx cuts it (scaled: 2 s read timeout, pings after 500 ms idle)', async (ctx) => {
     if ('missing' in nginx) {
       console.warn(`skipped: ${nginx.missing}`);
       return ctx.skip();
     }
     const up = await startUpstream();
     const dir = tmpRoutes({
-      'kept.mjs': `export default { path: '/kept', upstream: '${up.url}', auth: false, heartbeat: { intervalMs: 500, timeoutMs: 500 } };\n`,
+      'kept.mjs': `export default { path: '/kept', upstream: '${up.url}', auth: false, heartbeat: { intervalMs: 500, timeoutMs: 3000 } };\n`,
       'quiet.mjs': `export default { path: '/quiet', upstream: '${up.url}', auth: false, heartbeat: 'off' };\n`,
     });
     const gwPort = await freePort();
