@@ -113,7 +113,8 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const host = String(settings.host);
   let node;
   try {
-    node = await serveNode(app, { port, host, ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}) });
+    const proxyProtocol = settings['proxy-protocol'] === true;
+    node = await serveNode(app, { port, host, proxyProtocol, ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is already in use: pick another with --port N (or PORT=N), or stop what listens there`);
@@ -125,7 +126,8 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const ws = certFile ? 'wss' : 'ws';
   const http = certFile ? 'https' : 'http';
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''})`);
+  const behind = settings['proxy-protocol'] === true ? ', PROXY protocol' : '';
+  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''}${behind})`);
   if (dev) {
     const token = await mintToken(env.JWT_SECRET!, 'dev-user', 3600);
     const first = app.gateway.options.routes.find((r) => r.upstreams.length > 0 && !r.path.includes(':')) ?? app.gateway.options.routes[0]!;

@@ -2,6 +2,7 @@
  * Gateway-wide options, resolved and validated once at start-up.
  */
 import type { Clock } from './core/clock.ts';
+import { TrustedProxies, type ClientAddressConfig } from './http/client-address.ts';
 import { systemClock } from './core/clock.ts';
 import type { RuntimeAdapter } from './core/leg.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
@@ -34,8 +35,17 @@ export interface GatewayOptions {
   maxHandshakesPerIp?: number;
   /** Longest request target accepted (A11). @default 8192 */
   maxUrlBytes?: number;
-  /** Peer addresses whose X-Forwarded-For is trusted. @default [] */
+  /**
+   * Proxies whose forwarding headers are believed: addresses and CIDR ranges (IPv4 or IPv6), or
+   * the presets `loopback`, `private`, `linklocal`. @default [] (no peer is trusted)
+   */
   trustedProxies?: string[];
+  /**
+   * Where a trusted proxy puts the client's address: `x-forwarded-for` (right-most untrusted
+   * hop), `forwarded` (RFC 7239), or a one-address header such as `cf-connecting-ip` or
+   * `x-real-ip`. @default 'x-forwarded-for'
+   */
+  clientIpHeader?: string;
   /** Presence lease TTL, seconds. @default env PRESENCE_TTL_SEC, else 30 */
   presenceTtlSec?: number;
   /** Injected clock for tests. @default the system clock */
@@ -54,10 +64,16 @@ export interface ResolvedOptions {
   maxConnections: number;
   maxHandshakesPerIp: number;
   maxUrlBytes: number;
-  trustedProxies: Set<string>;
+  clientAddress: ClientAddressConfig;
   presenceTtlSec: number;
   clock: Clock;
   devPage: boolean;
+}
+
+function clientIpHeader(h: string | undefined): string {
+  const name = (h ?? 'x-forwarded-for').trim().toLowerCase();
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new Error(`options.clientIpHeader: "${h}" is not a header name`);
+  return name;
 }
 
 function defaultEnv(): Record<string, string | undefined> {
@@ -86,7 +102,7 @@ export function resolveOptions(o: GatewayOptions): ResolvedOptions {
     maxConnections: num('maxConnections', o.maxConnections, 100_000),
     maxHandshakesPerIp: num('maxHandshakesPerIp', o.maxHandshakesPerIp, 64),
     maxUrlBytes: num('maxUrlBytes', o.maxUrlBytes, 8192),
-    trustedProxies: new Set(o.trustedProxies ?? []),
+    clientAddress: { trusted: new TrustedProxies(o.trustedProxies ?? []), header: clientIpHeader(o.clientIpHeader) },
     presenceTtlSec: num('presenceTtlSec', o.presenceTtlSec ?? (env.PRESENCE_TTL_SEC ? Number(env.PRESENCE_TTL_SEC) : undefined), 30),
     clock: o.clock ?? systemClock,
     devPage: o.devPage ?? false,

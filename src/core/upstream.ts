@@ -4,6 +4,7 @@
  * sent upstream are built here from verified facts only — never the client's token (B11).
  */
 import { GatewayError } from '../errors.ts';
+import type { ForwardedFacts } from '../http/client-address.ts';
 import type { ResolvedRoute } from '../routing/schema.ts';
 import { UpstreamDialError, type Leg, type RuntimeAdapter } from './leg.ts';
 
@@ -38,6 +39,8 @@ export interface UpstreamHeaderInput {
   url: URL;
   /** The client's address as the gateway determined it. */
   ip: string;
+  /** The forwarding chain, scheme, host and port (src/http/client-address.ts); without it, the gateway's own view. */
+  forwarded?: ForwardedFacts;
   /** The connection id, sent as X-Request-Id. */
   id: string;
   claims: Record<string, unknown>;
@@ -50,11 +53,12 @@ export interface UpstreamHeaderInput {
 const PASSED_THROUGH = ['origin', 'user-agent', 'accept-language'];
 
 /** The headers of the upstream handshake: forwarding facts, the claim headers, a few client headers. */
-export function upstreamHeaders({ request, url, ip, id, claims, route, token }: UpstreamHeaderInput): Record<string, string> {
+export function upstreamHeaders({ request, url, ip, forwarded, id, claims, route, token }: UpstreamHeaderInput): Record<string, string> {
   const headers: Record<string, string> = {
-    'x-forwarded-for': ip,
-    'x-forwarded-host': request.headers.get('host') ?? url.host,
-    'x-forwarded-proto': url.protocol === 'https:' ? 'https' : 'http',
+    'x-forwarded-for': forwarded?.for ?? ip,
+    'x-forwarded-host': forwarded?.host ?? request.headers.get('host') ?? url.host,
+    'x-forwarded-proto': forwarded?.proto ?? (url.protocol === 'https:' ? 'https' : 'http'),
+    ...(forwarded ? { 'x-forwarded-port': forwarded.port } : {}),
     'x-request-id': id,
     ...claimHeaderValues(claims, route.claimHeaders),
   };

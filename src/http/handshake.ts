@@ -50,15 +50,3 @@ export function checkOrigin(route: ResolvedRoute, origin: string | null): void {
   }
   throw new GatewayError('origin_not_allowed');
 }
-
-/**
- * The client's address: the socket peer, or — only when that peer is a trusted proxy — the
- * right-most untrusted address in X-Forwarded-For.
- */
-export function clientAddress(peer: string | undefined, xff: string | null, trusted: ReadonlySet<string>): string {
-  let addr = peer ?? 'unknown';
-  if (!xff || !trusted.has(addr)) return addr;
-  const hops = xff.split(',').map((h) => h.trim()).filter(Boolean);
-  while (hops.length > 0 && trusted.has(addr)) addr = hops.pop()!;
-  return addr;
-}

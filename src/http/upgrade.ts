@@ -19,7 +19,8 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { buildUpstreamUrl, type Router } from '../routing/router.ts';
 import type { ResolvedRoute } from '../routing/schema.ts';
-import { checkHandshake, checkOrigin, clientAddress, isUpgradeRequest } from './handshake.ts';
+import { resolveClient, type ForwardedFacts } from './client-address.ts';
+import { checkHandshake, checkOrigin, isUpgradeRequest } from './handshake.ts';
 import type { RouteRuntime } from './route-runtime.ts';
 
 export interface UpgradeDeps {
@@ -71,7 +72,8 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       throw new GatewayError('method_not_allowed', undefined, { allow: 'GET' });
     }
     const runtime = opts.runtime;
-    const ip = clientAddress(runtime?.remoteAddress?.(request, c.env), request.headers.get('x-forwarded-for'), opts.trustedProxies);
+    const client = resolveClient(runtime?.remoteAddress?.(request, c.env), request.headers, opts.clientAddress, url.protocol === 'https:' ? 'https' : 'http');
+    const ip = client.ip;
     try {
       if (deps.isDraining()) throw new GatewayError('draining', undefined, { 'retry-after': '5' });
       checkHandshake(request);
@@ -83,7 +85,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       handshakesPerIp.set(ip, n + 1);
       inFlight++;
       try {
-        const res = await handshake(c.env, request, url, route, params, ip, runtime);
+        const res = await handshake(c.env, request, url, route, params, ip, client.forwarded, runtime);
         rt.handshakes('accepted').v++;
         return res;
       } finally {
@@ -108,6 +110,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     route: ResolvedRoute,
     params: Record<string, string>,
     ip: string,
+    forwarded: ForwardedFacts,
     runtime: RuntimeAdapter,
   ): Promise<Response> {
     checkOrigin(route, request.headers.get('origin'));
@@ -131,7 +134,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     const signal = runtime.handshakeSignal?.(request, env);
     let upstream: Leg | undefined;
     if (route.upstreams.length > 0) {
-      const headers = upstreamHeaders({ request, url, ip, id, claims, route, token });
+      const headers = upstreamHeaders({ request, url, ip, forwarded, id, claims, route, token });
       const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, search)), userId);
       upstream = await dialWithFailover(runtime, route, { urls, protocols: upstreamProtocols(request), headers }, signal, (kind) =>
         metrics.upstreamFailures.inc({ route: route.name, kind }),

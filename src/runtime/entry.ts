@@ -4,10 +4,12 @@
  * optional store, and the SIGTERM/SIGINT drain (readiness fails, connections close with 1001
  * over a window, the process exits 0). Runs on Bun and Deno through their `node:` compatibility.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError, type SettingValues } from '../cli-options.ts';
 import type { RuntimeAdapter } from '../core/leg.ts';
 import { createGateway, type GatewayApp } from '../gateway.ts';
+import { TrustedProxies } from '../http/client-address.ts';
 import type { LogLevel } from '../log.ts';
 import type { GatewayOptions } from '../options.ts';
 import { loadRouteFiles } from '../routing/load.ts';
@@ -32,6 +34,43 @@ export function gatewayOptionsFromSettings(v: SettingValues): Partial<GatewayOpt
   if (typeof v['max-connections'] === 'number') out.maxConnections = v['max-connections'];
   if (typeof v['max-handshakes-per-ip'] === 'number') out.maxHandshakesPerIp = v['max-handshakes-per-ip'];
   if (typeof v['presence-ttl'] === 'number') out.presenceTtlSec = v['presence-ttl'];
+  const trusted = expandTrustList((v['trust-proxy'] as string[] | undefined) ?? []);
+  if (trusted.length > 0) {
+    try {
+      new TrustedProxies(trusted);
+    } catch (err) {
+      throw new UsageError(`--trust-proxy: ${(err as Error).message.replace(/^trusted proxies: /, '')}`);
+    }
+    out.trustedProxies = trusted;
+  }
+  if (typeof v['client-ip-header'] === 'string') out.clientIpHeader = v['client-ip-header'];
+  return out;
+}
+
+/**
+ * `@/path/file` entries of a trust list become the ranges in the file: one address or CIDR per
+ * line, `#` comments and blank lines ignored (a cloud's published ranges, saved by the operator).
+ */
+export function expandTrustList(list: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const entry of list) {
+    if (!entry.startsWith('@')) {
+      out.push(entry);
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(entry.slice(1), 'utf8');
+    } catch (err) {
+      throw new UsageError(`--trust-proxy ${entry}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const ranges = text
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean);
+    if (ranges.length === 0) throw new UsageError(`--trust-proxy ${entry}: the file lists no address or range`);
+    out.push(...ranges);
+  }
   return out;
 }
 
@@ -54,6 +93,10 @@ export async function startGateway(runtime: RuntimeAdapter, argv: string[], labe
     const settings = resolveSettings(SERVER_SETTINGS, values as Record<string, string | boolean | undefined>, env);
     const port = settings.port as number;
     if (port > 65535) throw new UsageError(`--port ${port}: expected 0 to 65535`);
+    if (settings['proxy-protocol'] === true)
+      throw new UsageError(
+        `--proxy-protocol: ${label} cannot read bytes before its HTTP server does; run the Node listener (wsgate start), or put the balancer in HTTP mode and use --trust-proxy with X-Forwarded-For`,
+      );
     const routes = await loadRouteFiles(String(settings.routes));
     const store = await storeFromSettings(settings);
     const app = createGateway({ routes, env, runtime, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings) });

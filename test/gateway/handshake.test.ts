@@ -421,7 +421,8 @@ describe('A13 per-IP handshake cap', () => {
     expect((await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`, { 'X-Forwarded-For': '10.0.0.1' }))).status).toBe(429);
     expect((await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`, { 'X-Forwarded-For': '10.0.0.2' }))).status).toBe(101);
     const seen = up.connections.at(-1)!;
-    expect(seen.headers['x-forwarded-for']).toBe('10.0.0.2');
+    // The chain: the client, then the trusted proxy it came through.
+    expect(seen.headers['x-forwarded-for']).toBe('10.0.0.2, 127.0.0.1');
     await Promise.all(inflight);
   });
 });

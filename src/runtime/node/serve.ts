@@ -16,6 +16,7 @@ import { wasUpgraded } from '../../core/leg.ts';
 import type { GatewayApp } from '../../gateway.ts';
 import { drainOnSignals, type DrainOptions } from '../entry.ts';
 import type { NodeUpgradeEnv } from './adapter.ts';
+import { acceptProxyProtocol } from './proxy-protocol.ts';
 
 export interface NodeServeOptions {
   port?: number;
@@ -25,6 +26,11 @@ export interface NodeServeOptions {
   headersTimeoutMs?: number;
   /** Largest request head (URL + headers); larger ones get 431. @default 16384 */
   maxHeaderBytes?: number;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2), read within
+   * `headersTimeoutMs`; connections without one are refused. @default false
+   */
+  proxyProtocol?: boolean;
 }
 
 /** What the server needs of an app: Hono's `fetch` (a GatewayApp, or any Hono app that mounts one). */
@@ -112,6 +118,11 @@ export function serveNode(app: FetchApp, o: NodeServeOptions = {}): Promise<Node
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   });
   attachUpgrade(server, app, secure);
+  if (o.proxyProtocol)
+    acceptProxyProtocol(server, {
+      timeoutMs: common.headersTimeout,
+      onRefused: (peer, reason) => (app as Partial<GatewayApp>).gateway?.options.log.info('proxy_protocol_refused', { peer, reason }),
+    });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port ?? 8787, o.host ?? '0.0.0.0', () => {
