@@ -36,6 +36,13 @@ export async function startRelay(upstreamUrl, { pin } = {}) {
   return wrap(h, port, { heapFile: hp.file, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
 }
 
+/** Byte-copy floor (servers/copy.mjs): two sockets piped, nothing parsed. */
+export async function startCopy(upstreamPort, { pin } = {}) {
+  const port = await freePort();
+  const h = await startProcess('copy', process.execPath, [join(SERVERS, 'copy.mjs'), String(port), String(upstreamPort)], { ready: /READY/, pin });
+  return wrap(h, port);
+}
+
 /** Bare broadcast hub (servers/hub.mjs): the broadcast floor. */
 export async function startHub({ pingMs } = {}) {
   const port = await freePort();
