@@ -50,6 +50,12 @@ function destroyLater(sock: Socket): void {
 }
 const ignoreError = (): void => {};
 
+/**
+ * What one chunk's processing collected for the peer, written at its end. Shared by every leg:
+ * a chunk is processed synchronously and the array is emptied before the next one.
+ */
+const pend: Buffer[] = [];
+
 export class FrameLeg implements Leg {
   /** @internal */ readonly ev = new LegEvents();
   /** @internal */ peer: FrameLeg | undefined;
@@ -78,7 +84,6 @@ export class FrameLeg implements Leg {
   /** @internal */ midFrame = false;
   /** @internal A relayed fragmented message is open on the peer's stream. */
   midMessage = false;
-  private pend: Buffer[] = [];
   // ---- closing ----
   private closeSent = false;
   private closeWritten = false;
@@ -182,7 +187,7 @@ export class FrameLeg implements Leg {
           return this.endProcessing(err);
         }
         if (this.fwd) {
-          if (!inChunk) this.pend.push(Buffer.from(h.subarray(0, hl)));
+          if (!inChunk) pend.push(Buffer.from(h.subarray(0, hl)));
         } else if (inChunk) {
           this.relay(b, run, ho);
           run = i;
@@ -201,7 +206,7 @@ export class FrameLeg implements Leg {
           if (this.rem === this.fhLen) {
             // Nothing of this frame was written yet: drop it whole (its header too).
             if (this.headerStartInChunk >= 0) this.relay(b, run, this.headerStartInChunk);
-            else this.pend.pop();
+            else pend.pop();
             this.fwd = false;
             return this.endProcessing(1007);
           }
@@ -324,7 +329,6 @@ export class FrameLeg implements Leg {
     const out = this.peer;
     this.midFrame = this.inPayload && this.fwd && this.rem > 0;
     this.processing = false;
-    const pend = this.pend;
     if (out && pend.length > 0) {
       out.writeParts(pend);
       this.ev.handlers?.relayed?.();
@@ -335,7 +339,7 @@ export class FrameLeg implements Leg {
   }
 
   private relay(b: Buffer, from: number, to: number): void {
-    if (to > from) this.pend.push(from === 0 && to === b.length ? b : b.subarray(from, to));
+    if (to > from) pend.push(from === 0 && to === b.length ? b : b.subarray(from, to));
   }
 
   // ---- writing ------------------------------------------------------------------------------
