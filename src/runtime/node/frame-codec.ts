@@ -59,7 +59,15 @@ export function xorRange(b: Buffer, start: number, end: number, key: number, pha
   if (words > 0) {
     const k = rotate(key, phase);
     const u = new Int32Array(b.buffer, b.byteOffset + i, words);
-    for (let w = 0; w < words; w++) u[w] = u[w]! ^ k;
+    const n4 = words & ~3;
+    let w = 0;
+    for (; w < n4; w += 4) {
+      u[w] = u[w]! ^ k;
+      u[w + 1] = u[w + 1]! ^ k;
+      u[w + 2] = u[w + 2]! ^ k;
+      u[w + 3] = u[w + 3]! ^ k;
+    }
+    for (; w < words; w++) u[w] = u[w]! ^ k;
     i += words << 2;
   }
   while (i < end) {
