@@ -99,4 +99,11 @@ export const checks = [
   { label: 'Relay CPU per 1 KB round trip ≤ 1.3× the bare relay', ratio: 'gateway/relay CPU per 1 KB rt', op: '<=', limit: 1.3 },
   { label: 'Maximum round trips/s (1 KB) ≥ 0.9× the bare relay', ratio: 'gateway/relay max rt/s 1 KB', op: '>=', limit: 0.9 },
   { label: 'Added p99 latency over direct at the fixed rate ≤ 2× what nginx adds', ratio: 'gateway added p99 / nginx added p99', op: '<=', limit: 2 },
+  // Issue 12 (frame-aware relay on Node).
+  { label: 'Closed loop: CPU per 1 KB round trip ≤ 1.3× nginx', ratio: 'gateway/nginx CPU per 1 KB rt', op: '<=', limit: 1.3 },
+  { label: 'Max round trips/s (1 KB) ≥ 1.5× the bare relay', ratio: 'gateway/relay max rt/s 1 KB', op: '>=', limit: 1.5 },
+  { label: 'Max round trips/s (1 KB) ≥ 0.9× nginx', ratio: 'gateway/nginx max rt/s 1 KB', op: '>=', limit: 0.9 },
+  { label: 'At 2,000 msg/s: CPU per round trip ≤ 0.8× the bare relay', ratio: 'gateway/relay CPU per 1 KB msg at fixed rate', op: '<=', limit: 0.8 },
+  { label: 'At 2,000 msg/s: CPU per round trip ≤ 1.15× the byte-copy floor', ratio: 'gateway/copy CPU per 1 KB msg at fixed rate', op: '<=', limit: 1.15 },
+  { label: 'Added p50 over direct at 2,000 msg/s ≤ 0.6× the bare relay\'s', ratio: 'gateway added p50 / relay added p50', op: '<=', limit: 0.6 },
 ];
