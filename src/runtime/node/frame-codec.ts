@@ -28,12 +28,23 @@ let poolAt = POOL.length;
 
 /** A fresh crypto-random masking key as a little-endian int32 (RFC 6455 §5.3). */
 export function newMaskKey(): number {
-  if (poolAt === POOL.length) {
+  if (poolAt + 4 > POOL.length) {
     randomFillSync(POOL);
     poolAt = 0;
   }
   const k = POOL.readInt32LE(poolAt);
   poolAt += 4;
+  return k;
+}
+
+/** A Sec-WebSocket-Key (16 random bytes, base64) from the same pool: one dial per handshake. */
+export function newHandshakeKey(): string {
+  if (poolAt + 16 > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  const k = POOL.toString('base64', poolAt, poolAt + 16);
+  poolAt += 16;
   return k;
 }
 

@@ -8,10 +8,11 @@
  * extension (none is offered). Failures map like the `ws` dial: HTTP status → 'rejected' (the
  * body is never read), no answer in time → 'timeout', anything else → 'unavailable'.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { UpstreamDialError, type UpstreamRequest } from '../../core/leg.ts';
+import { newHandshakeKey } from './frame-codec.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** The largest upstream response head accepted. */
@@ -89,7 +90,7 @@ export function dialFrames(req: UpstreamRequest, signal?: AbortSignal): Promise<
     const secure = url.protocol === 'wss:';
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const port = Number(url.port || (secure ? 443 : 80));
-    const key = randomBytes(16).toString('base64');
+    const key = newHandshakeKey();
     const socket: Socket = secure
       ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }) })
       : netConnect({ host, port });
