@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeAdapter } from '../../src/runtime/node/adapter.ts';
-import { encodeFrame, rawClient, startGateway, startRawUpstream, stopAll, until, type Frame, type RawPeer } from '../helpers/gateway.ts';
+import { closePayload, encodeFrame, rawClient, startGateway, startRawUpstream, stopAll, until, type Frame, type RawPeer } from '../helpers/gateway.ts';
 
 afterEach(stopAll);
 
@@ -85,6 +85,31 @@ describe('frame relay: bytes and boundaries', () => {
     const bin = c.frames.find((f) => f.opcode === BIN)!;
     expect(bin.payload.equals(big)).toBe(true);
     expect(c.frames.findIndex((f) => f.opcode === BIN)).toBe(0);
+  });
+
+  it('invalid UTF-8 from the upstream after the frame header was relayed: the frame is completed, then client 1014, upstream 1007', async () => {
+    const { c, u } = await setup();
+    u.send(Buffer.from([0x81, 0x04])); // a text frame header alone in its chunk
+    await sleep(100);
+    u.send(Buffer.from([0x61, 0xff, 0x62, 0x63]));
+    const got = await nFrames(c, 2);
+    expect(got.map((f) => f.opcode)).toEqual([TEXT, 8]);
+    expect([...got[0]!.payload]).toEqual([0x61, 0xff, 0x62, 0x63]); // the framing stays intact
+    expect(got[1]!.payload.readUInt16BE(0)).toBe(1014);
+    c.send(encodeFrame(8, closePayload(1014)));
+    expect((await u.closeFrame(3000)).code).toBe(1007);
+  });
+
+  it('invalid UTF-8 from the upstream in a frame whose split header completes in the same chunk: dropped whole, client 1014, upstream 1007', async () => {
+    const { c, u } = await setup();
+    u.send(Buffer.from([0x81]));
+    await sleep(100);
+    u.send(Buffer.from([0x04, 0x61, 0xff, 0x62, 0x63]));
+    const got = await nFrames(c, 1);
+    expect(got.map((f) => f.opcode)).toEqual([8]);
+    expect(got[0]!.payload.readUInt16BE(0)).toBe(1014);
+    c.send(encodeFrame(8, closePayload(1014)));
+    expect((await u.closeFrame(3000)).code).toBe(1007);
   });
 
   it('a channel broadcast into a relay route waits for the end of a fragmented message', async () => {

@@ -159,6 +159,7 @@ export class FrameLeg implements Leg {
   onData(b: Buffer): void {
     if (this.closeRcvd || this.failCode !== 0 || this.dead) return;
     this.processing = true;
+    this.headerStartInChunk = -2;
     const n = b.length;
     let i = 0;
     let run = 0; // start of the bytes of `b` still to relay
@@ -207,8 +208,8 @@ export class FrameLeg implements Leg {
       } else if (this.fwd) {
         if (this.isClient) this.phase = xorRange(b, i, i + take, this.xkey, this.phase);
         else if (this.msgText && this.failAfterFrame === 0 && !this.utf8!.push(b, i, i + take, this.fin && take === this.rem)) {
-          if (this.rem === this.fhLen) {
-            // Nothing of this frame was written yet: drop it whole (its header too).
+          if (this.rem === this.fhLen && this.headerStartInChunk !== -2) {
+            // Nothing of this frame was written yet (its header came in this chunk): drop it whole.
             if (this.headerStartInChunk >= 0) this.relay(b, run, this.headerStartInChunk);
             else pend.pop();
             this.fwd = false;
@@ -238,8 +239,9 @@ export class FrameLeg implements Leg {
     this.endProcessing(0);
   }
 
-  // Where the current frame started in the chunk being processed (-1 when not in this chunk).
-  private headerStartInChunk = -1;
+  // Where the current frame's header starts in the chunk being processed: -1 when it was
+  // completed from `hdr` in this chunk, -2 when it was relayed with an earlier chunk.
+  private headerStartInChunk = -2;
   private fhLen = 0;
 
   /** Check one header; sets up the frame. Returns a close code to fail with, or 0. */
