@@ -27,6 +27,14 @@ export interface LegHandlers {
   pong(): void;
   /** The send buffer fell below the low-water mark after being above it. */
   drain(): void;
+  /**
+   * Frame-relaying legs (see `Leg.pair`) forward data frames to their paired leg themselves and
+   * report each one here first: `bytes` of payload, `first` when it starts a message. False
+   * drops the frame (the session is failing, e.g. over the rate limit).
+   */
+  frame?(bytes: number, first: boolean): boolean;
+  /** A frame-relaying leg wrote to its paired leg: check that leg's send buffer (flow control). */
+  relayed?(): void;
 }
 
 export interface Leg {
@@ -62,6 +70,11 @@ export interface Leg {
   /** Stop reading from the network (TCP backpressure towards the peer). */
   pause(): void;
   resume(): void;
+  /**
+   * Relay frames as bytes between this (client) leg and `upstream` instead of messages through
+   * the session; false when the two legs cannot (then `message` events flow as usual).
+   */
+  pair?(upstream: Leg): boolean;
 }
 
 /** What the gateway asks a runtime adapter to dial. */

@@ -153,6 +153,8 @@ export class Session {
     if (this.channel !== undefined) this.deps.channels?.join(this);
     this.client.listen(new ClientHandlers(this));
     this.upstream?.listen(new UpstreamHandlers(this));
+    // Frame-aware legs relay frames between themselves; the session keeps counting and limiting.
+    if (this.upstream) this.client.pair?.(this.upstream);
   }
 
   /** One entry in the gateway-wide deadline timer for the earlier of expiry and maximum age. */
@@ -185,6 +187,37 @@ export class Session {
       return;
     }
     up.send(data, isBinary);
+    this.checkUpstreamBuffer();
+  }
+
+  /** @internal Frame path: a data frame from the client, before the leg forwards it. */
+  onClientFrame(bytes: number, first: boolean): boolean {
+    if (this.state !== 'open') return true; // closing: the legs relay what precedes the closes
+    if (this.clientHb) this.clientHb.rx = true;
+    this.c.bytesIn.v += bytes;
+    if (!first) return true;
+    this.c.msgIn.v++;
+    if (this.bucket && !this.bucket.take(this.deps.clock.now())) {
+      this.fail('rate_limited', 'limit');
+      return false;
+    }
+    return true;
+  }
+
+  /** @internal Frame path: a data frame from the upstream, before the leg forwards it. */
+  onUpstreamFrame(bytes: number, first: boolean): boolean {
+    if (this.state !== 'open') return true;
+    if (this.upstreamHb) this.upstreamHb.rx = true;
+    if (this.clientHb) this.clientHb.tx = true;
+    this.c.bytesOut.v += bytes;
+    if (first) this.c.msgOut.v++;
+    return true;
+  }
+
+  /** @internal After bytes were written to the upstream: pause the client over the high-water mark. */
+  checkUpstreamBuffer(): void {
+    const up = this.upstream;
+    if (!up || this.state !== 'open') return;
     const buffered = up.bufferedAmount;
     if (buffered <= HIGH_WATER_BYTES) return;
     if (buffered > this.route.maxBufferedBytes) return this.upstreamNotReading();
@@ -246,6 +279,12 @@ export class Session {
     if (this.clientHb) this.clientHb.tx = true;
     this.c.msgOut.v++;
     this.c.bytesOut.v += bytes;
+    this.checkClientBuffer(pausable);
+  }
+
+  /** @internal After bytes were written to the client: pause the upstream over the high-water mark. */
+  checkClientBuffer(pausable: boolean): void {
+    if (this.state !== 'open') return;
     const buffered = this.client.bufferedAmount;
     if (buffered <= HIGH_WATER_BYTES) return;
     if (buffered > this.route.maxBufferedBytes) return this.fail('slow_consumer', 'slow');
@@ -390,6 +429,12 @@ class ClientHandlers implements LegHandlers {
   drain(): void {
     this.s.onClientDrain();
   }
+  frame(bytes: number, first: boolean): boolean {
+    return this.s.onClientFrame(bytes, first);
+  }
+  relayed(): void {
+    this.s.checkUpstreamBuffer();
+  }
 }
 
 class UpstreamHandlers implements LegHandlers {
@@ -405,5 +450,11 @@ class UpstreamHandlers implements LegHandlers {
   }
   drain(): void {
     this.s.onUpstreamDrain();
+  }
+  frame(bytes: number, first: boolean): boolean {
+    return this.s.onUpstreamFrame(bytes, first);
+  }
+  relayed(): void {
+    this.s.checkClientBuffer(true);
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // wsgate benchmark harness. `npm run bench` (full), `npm run bench:smoke` (every scenario, tiny).
-// Options: --smoke --reps N --scenarios a,b --targets direct,nginx,relay,gateway --pin
+// Options: --smoke --reps N --scenarios a,b --targets direct,nginx,relay,copy,gateway[,gateway-ws] --pin
 //   --conns N --duration MS --rate N --latency-duration MS --retries N --disturb-cores X --out DIR
 //   --mem-sizes 1000,5000,20000 --subs 10,1000,10000 --hb-preset NAME --hb-window MS --hb-conns N
 //   --fault SCENARIO (make that scenario throw: checks that a crash exits non-zero)
@@ -88,7 +88,7 @@ async function main() {
     smoke, pin: !!o.pin, noInstall: !!o.noInstall,
     reps: o.reps ?? (smoke ? 1 : 3), retries: o.retries ?? (smoke ? 0 : 1),
     disturbCores: Number(o.disturbCores ?? 0.25),
-    targets: (o.targets ?? 'direct,nginx,relay,gateway').split(','),
+    targets: (o.targets ?? 'direct,nginx,relay,copy,gateway').split(','),
     opts: o,
     log: (s) => process.stderr.write(`${s}\n`),
   };

@@ -200,7 +200,12 @@ describe('relay route with a channel', () => {
     await sleep(100);
     upc.ws.send('frag-B', { fin: true });
     await until(() => c.messages.length >= 5, 3000, 'fragment and publish');
-    expect(c.messages.map((m) => m.data.toString())).toEqual(['echo-1', 'published-1', 'echo-2', 'published-2', 'frag-A|frag-B']);
+    const got = c.messages.map((m) => m.data.toString());
+    expect(got.slice(0, 3)).toEqual(['echo-1', 'published-1', 'echo-2']);
+    // The fragmented message arrives whole: the publish comes before it (a relay that joins
+    // fragments first, the ws legs) or right after its last fragment (the frame relay, which
+    // holds injected messages until the message boundary) — never inside it.
+    expect(got.slice(3).sort()).toEqual(['frag-A|frag-B', 'published-2']);
     expect(c.messages.every((m) => !m.isBinary)).toBe(true);
     // Presence events are opt-in on relay routes: none arrived.
     expect(events(c).some((e) => e.type === 'join')).toBe(false);

@@ -46,11 +46,18 @@ export interface RuntimeCapabilities {
   slowClient: 'pause' | 'close-4408';
   /** Whether an over-limit message is refused before it is buffered (else: after, still 1009). */
   perRouteMessageLimit: 'native' | 'in-leg';
+  /**
+   * Whether a client that sends a message and then a close gets the upstream's answer before the
+   * close completes (the gateway holds its close reply until the upstream's close came through).
+   * Only a relay that owns the framing can: Bun's, Deno's and workerd's servers answer a close at once.
+   */
+  losslessClose: boolean;
   notes: string;
 }
 
-/** Node 20 and 24 behave the same: ws on both legs. */
+/** Node 20 and 24 behave the same: the frame-aware relay on relay routes, ws on hub routes. */
 const NODE: RuntimeCapabilities = {
+  losslessClose: true,
   clientHeartbeat: 'protocol-ping',
   upstreamPing: true,
   deadPeerBoundMs: 2500,
@@ -60,13 +67,14 @@ const NODE: RuntimeCapabilities = {
   perRouteMessageLimit: 'native',
   validatesClientKey: true,
   upgradeHeaderOn426: true,
-  notes: 'ws on both legs',
+  notes: 'relay routes: the frame-aware relay (frames forwarded as bytes over net/tls sockets); hub routes: ws',
 };
 
 export const RUNTIME_CAPABILITIES: Record<RuntimeKey, RuntimeCapabilities> = {
   node20: NODE,
   node24: NODE,
   bun: {
+    losslessClose: false,
     clientHeartbeat: 'protocol-ping',
     upstreamPing: true,
     deadPeerBoundMs: 2500,
@@ -80,6 +88,7 @@ export const RUNTIME_CAPABILITIES: Record<RuntimeKey, RuntimeCapabilities> = {
       "Bun.serve; maxPayloadLength is server-wide (the largest route's limit), smaller route limits are enforced in the leg (after the frame is read). Upstream: Bun's WebSocket (ping, pong event, pause); its bufferedAmount is always 0, so an upstream that stops reading is not bounded by maxBufferedBytes",
   },
   deno: {
+    losslessClose: false,
     clientHeartbeat: 'runtime-idle-timeout',
     upstreamPing: false,
     deadPeerBoundMs: 2500,
@@ -93,6 +102,7 @@ export const RUNTIME_CAPABILITIES: Record<RuntimeKey, RuntimeCapabilities> = {
       "Deno.serve + upgradeWebSocket({ idleTimeout }); no ping API, no drain event (bufferedAmount is polled); TCP drop reported as code 0. Client leg kept alive through LB idle limits by Deno's idleTimeout pings (ceil(interval + timeout) s, ping at half). Upstream leg (WHATWG client, no ping): the gateway cannot keep it alive behind an idle-timeout proxy, nor detect a half-open upstream",
   },
   workerd: {
+    losslessClose: false,
     clientHeartbeat: 'app-keepalive',
     upstreamPing: false,
     deadPeerBoundMs: 4000,
@@ -116,7 +126,7 @@ export function describeCapabilities(name: RuntimeKey): string {
     `  upstream ping: ${c.upstreamPing ? 'yes' : 'no (dead upstreams detected by TCP/close events only; an idle upstream leg behind an idle-timeout proxy is not kept alive by the gateway)'}`,
     `  upstream TCP drop -> client close ${c.upstreamDropCode}; unmasked client frame: ${c.unmaskedClientFrame}`,
     `  sees the client's Sec-WebSocket-Key: ${c.validatesClientKey ? 'yes' : 'no (front end)'}; Upgrade header on 426: ${c.upgradeHeaderOn426 ? 'yes' : 'stripped'}`,
-    `  slow client under an upstream flood: ${c.slowClient}; per-route message limit: ${c.perRouteMessageLimit}`,
+    `  slow client under an upstream flood: ${c.slowClient}; per-route message limit: ${c.perRouteMessageLimit}; lossless close: ${c.losslessClose ? 'yes' : 'no'}`,
     `  ${c.notes}`,
   ].join('\n');
 }

@@ -486,6 +486,21 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       }
     });
 
+    it(`a message then a close in one write: ${caps.losslessClose ? 'the echo arrives before the close (lossless close)' : 'the close completes (the echo may be lost: runtime limitation)'}`, async () => {
+      const r = await rawUpgrade(gw.port, upgradeHead('/public'));
+      expect(r.status).toBe(101);
+      const watch = frameWatch(r.socket, afterHead(r.raw));
+      const code = Buffer.alloc(2);
+      code.writeUInt16BE(1000);
+      r.socket.write(Buffer.concat([encodeFrame(1, 'last words'), encodeFrame(8, code)]));
+      await until(() => watch.closeCode() !== undefined || watch.ended(), 5000, 'a close');
+      expect(watch.closeCode()).toBe(1000);
+      const echoed = watch.frames.findIndex((f) => f.opcode === 1 && f.payload.toString() === 'last words');
+      if (caps.losslessClose) expect(echoed).toBe(0);
+      else console.log(`[contract ${name}] message then close: echo ${echoed === 0 ? 'arrived' : 'lost'} (losslessClose: false)`);
+      r.socket.destroy();
+    });
+
     it(`H1/H2: a client that stops reading under an upstream flood: bounded memory, nothing dropped silently (${caps.slowClient})`, async () => {
       const t = tag();
       const c = await connectClient(await withToken(`/flood?t=${t}`));

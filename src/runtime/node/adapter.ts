@@ -1,15 +1,22 @@
 /**
- * The Node runtime adapter: `ws` for both legs. Upstream dials use the `ws` client (works on
+ * The Node runtime adapter. Relay routes use the frame-aware relay by default (frame-leg.ts:
+ * the gateway owns both sockets and forwards frames as bytes); `WSGATE_NODE_RELAY=ws` (or the
+ * `relay` option) selects the message-level `ws` legs instead. Hub routes always use `ws`.
+ *
+ * The `ws` path: `ws` for both legs. Upstream dials use the `ws` client (works on
  * Node 20, sends custom headers, accepts 1001/1011 as client close codes). Clients are accepted
  * with a noServer `WebSocketServer` per distinct `maxPayload`, so each route's message limit is
  * enforced by ws before a payload is buffered (RELIABILITY D1). permessage-deflate is off on
  * both legs (RUNTIME-NOTES "Outbound").
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { HmacVerifierFactory } from '../../auth/verify.ts';
 import { upgradedResponse, UpstreamDialError, type Leg, type RuntimeAdapter, type UpstreamRequest } from '../../core/leg.ts';
+import { dialFrames, switchingProtocols } from './frame-dial.ts';
+import { frameLeg } from './frame-leg.ts';
 import { nodeHmacVerifier } from './hmac.ts';
 import { wsLeg } from './ws-leg.ts';
 
@@ -26,7 +33,17 @@ export interface NodeUpgradeEnv {
 const CHOSEN = Symbol('wsgate.protocol');
 const CLIENT_GONE = 'client went away during the handshake';
 
-export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVerifier: HmacVerifierFactory } {
+/** Which relay relay routes use on Node: frames (default) or ws (message-level, for comparison). */
+export type NodeRelayMode = 'frames' | 'ws';
+
+export function nodeRelayMode(env: string | undefined = process.env.WSGATE_NODE_RELAY): NodeRelayMode {
+  return env === 'ws' ? 'ws' : 'frames';
+}
+
+export function createNodeAdapter(
+  o: { relay?: NodeRelayMode } = {},
+): RuntimeAdapter & { dispose(): void; hmacVerifier: HmacVerifierFactory; relay: NodeRelayMode } {
+  const relay = o.relay ?? nodeRelayMode();
   const servers = new Map<number, WebSocketServer>();
   const serverFor = (maxPayload: number): WebSocketServer => {
     let wss = servers.get(maxPayload);
@@ -46,13 +63,24 @@ export function createNodeAdapter(): RuntimeAdapter & { dispose(): void; hmacVer
 
   return {
     name: 'node',
+    relay,
     hmacVerifier: nodeHmacVerifier,
-    connectUpstream: (req, signal) => dialUpstream(req, signal),
+    connectUpstream: (req, signal) =>
+      relay === 'frames'
+        ? dialFrames(req, signal).then((d) => frameLeg(d.socket, false, d.protocol, req.maxPayload, d.leftover))
+        : dialUpstream(req, signal),
     remoteAddress: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.remoteAddress,
     handshakeSignal: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.signal,
     accept(_request, env, opts, onOpen) {
       const e = env as NodeUpgradeEnv;
       if (e.signal.aborted || e.socket.destroyed || !e.socket.writable) throw new Error(CLIENT_GONE);
+      if (relay === 'frames' && (opts.context?.route.upstreams.length ?? 0) > 0) {
+        // The handshake checks already validated the key and version.
+        const key = String(e.incoming.headers['sec-websocket-key'] ?? '').trim();
+        e.socket.write(switchingProtocols(key, opts.protocol));
+        onOpen(frameLeg(e.socket as Socket, true, opts.protocol ?? '', opts.maxPayload, e.head));
+        return upgradedResponse();
+      }
       (e.incoming as unknown as Record<symbol, string | undefined>)[CHOSEN] = opts.protocol;
       // Without verifyClient, ws completes the upgrade synchronously, or refuses it and destroys
       // the socket (no longer readable/writable): no promise or abort listener to wait on.

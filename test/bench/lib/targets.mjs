@@ -36,8 +36,16 @@ export async function startRelay(upstreamUrl, { pin } = {}) {
   return wrap(h, port, { heapFile: hp.file, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
 }
 
+/** Byte-copy floor (servers/copy.mjs): two sockets piped, nothing parsed. */
+export async function startCopy(upstreamPort, { pin } = {}) {
+  const port = await freePort();
+  const h = await startProcess('copy', process.execPath, [join(SERVERS, 'copy.mjs'), String(port), String(upstreamPort)], { ready: /READY/, pin });
+  return wrap(h, port);
+}
+
 /** Bare broadcast hub (servers/hub.mjs): the broadcast floor (`preframed`: framed once). */
 export async function startHub({ pingMs, preframed } = {}) {
+
   const port = await freePort();
   const args = [join(SERVERS, 'hub.mjs'), String(port), String(pingMs ?? 0), ...(preframed ? ['preframed'] : [])];
   const h = await startProcess(preframed ? 'preframed-hub' : 'bare-hub', process.execPath, args, { ready: /READY/ });

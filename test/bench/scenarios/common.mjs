@@ -1,7 +1,7 @@
 // Shared scenario plumbing: measured phases with disturbance detection, starting the targets in
 // front of one echo upstream, the gateway's bench routes, pinning.
 import { startCpu, fdLimit } from '../lib/cpu.mjs';
-import { startEcho, startNginx, startRelay, startGateway, ensureNginx, gatewayAvailable } from '../lib/targets.mjs';
+import { startEcho, startNginx, startRelay, startCopy, startGateway, ensureNginx, gatewayAvailable } from '../lib/targets.mjs';
 import { JWT_SECRET, ADMIN_SECRET, keyFor } from '../lib/tokens.mjs';
 import { tryRun, sleep } from '../lib/procs.mjs';
 
@@ -80,11 +80,14 @@ export async function startTargets(ctx, names, { gateway = {}, runtime = 'node20
         if (!ng.bin) { skipped.nginx = `ABSENT: nginx ${ng.reason}`; continue; }
         targets.nginx = await startNginx(echo.port, { pin });
       } else if (n === 'relay') targets.relay = await startRelay(echo.url('/'), { pin });
-      else if (n === 'gateway') {
+      else if (n === 'copy') targets.copy = await startCopy(echo.port, { pin });
+      else if (n === 'gateway' || n === 'gateway-ws') {
         const missing = gatewayAvailable();
         if (missing) throw new Error(missing);
-        targets.gateway = await startGateway({ routes: gatewayRoutes(echo.url('/'), gateway), env: gatewayEnv(), runtime, pin });
-        targets.gateway.path = '/echo';
+        // 'gateway-ws': the same gateway on the message-level ws legs (Node's default is the frame relay).
+        const env = { ...gatewayEnv(), ...(n === 'gateway-ws' ? { WSGATE_NODE_RELAY: 'ws' } : {}) };
+        targets[n] = await startGateway({ routes: gatewayRoutes(echo.url('/'), gateway), env, runtime, pin, name: n });
+        targets[n].path = '/echo';
       }
     } catch (e) {
       failed[n] = e.message;

@@ -73,7 +73,7 @@ async function measureTarget(ctx, p, t, sizes, gwTokens, m, raw) {
 }
 
 export async function run(ctx, p, rep) {
-  const names = rotate(ctx.targets.filter((n) => ['nginx', 'relay', 'gateway'].includes(n)), rep);
+  const names = rotate(ctx.targets.filter((n) => ['nginx', 'relay', 'copy', 'gateway', 'gateway-ws'].includes(n)), rep);
   const cap = fdCapacity();
   const fits = p.sizes.filter((n) => n <= cap.relayed);
   const notes = p.sizes.filter((n) => n > cap.relayed).map((n) => `${n} connections not run: a relayed connection needs 2 sockets in one process and RLIMIT_NOFILE is ${cap.limit} (max ${cap.relayed}); the largest size that fits was measured instead`);
@@ -86,7 +86,7 @@ export async function run(ctx, p, rep) {
     Object.assign(skipped, st.skipped); Object.assign(failed, st.failed);
     const t = st.targets[n];
     try {
-      if (t) { metrics[n] = {}; raw[n] = {}; await measureTarget(ctx, p, t, sizes, n === 'gateway' ? gwTokens : null, metrics[n], raw[n]); }
+      if (t) { metrics[n] = {}; raw[n] = {}; await measureTarget(ctx, p, t, sizes, n.startsWith('gateway') ? gwTokens : null, metrics[n], raw[n]); }
     } catch (e) { failed[n] = e.message; ctx.log(`    ! ${n}: ${e.message}`); }
     finally { await stopAll(st.echo, st.targets); }
   }

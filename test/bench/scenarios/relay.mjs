@@ -46,7 +46,7 @@ export async function measureTarget(ctx, p, t, echo, load, gwTokens) {
 }
 
 export async function run(ctx, p, rep) {
-  const names = rotate(ctx.targets.filter((n) => ['direct', 'nginx', 'relay', 'gateway'].includes(n)), rep);
+  const names = rotate(ctx.targets.filter((n) => ['direct', 'nginx', 'relay', 'copy', 'gateway', 'gateway-ws'].includes(n)), rep);
   const { echo, targets, skipped, failed } = await startTargets(ctx, names);
   const load = await createLoad(1);
   pinLoad(ctx, load);
@@ -57,7 +57,7 @@ export async function run(ctx, p, rep) {
       const t = targets[n];
       if (!t) continue;
       try {
-        const r = await measureTarget(ctx, p, t, echo, load, n === 'gateway' ? gwTokens : null);
+        const r = await measureTarget(ctx, p, t, echo, load, n.startsWith('gateway') ? gwTokens : null);
         metrics[n] = r.m; raw[n] = r.raw;
       } catch (e) { failed[n] = e.message; ctx.log(`    ! ${n}: ${e.message}`); await load.closeAll(); }
     }
@@ -69,6 +69,7 @@ export async function run(ctx, p, rep) {
 }
 
 const added = (m, t) => (m[t]?.lat_p99_us != null && m.direct?.lat_p99_us != null ? m[t].lat_p99_us - m.direct.lat_p99_us : null);
+const added50 = (m, t) => (m[t]?.lat_p50_us != null && m.direct?.lat_p50_us != null ? m[t].lat_p50_us - m.direct.lat_p50_us : null);
 const div = (a, b) => (a != null && b != null && b > 0 ? a / b : null);
 
 export const ratios = {
@@ -84,10 +85,25 @@ export const ratios = {
   'nginx added p99 (µs)': (m) => added(m, 'nginx'),
   'relay added p99 (µs)': (m) => added(m, 'relay'),
   'gateway added p99 / nginx added p99': (m) => div(added(m, 'gateway'), added(m, 'nginx')),
+  // Issue 12 targets (the Node gateway runs the frame relay by default; 'copy' is the byte-copy floor).
+  'gateway/nginx CPU per 1 KB rt': (m) => div(m.gateway?.cpuUsPerRt_1024, m.nginx?.cpuUsPerRt_1024),
+  'gateway/nginx max rt/s 1 KB': (m) => div(m.gateway?.rtps_1024, m.nginx?.rtps_1024),
+  'gateway/copy CPU per 1 KB msg at fixed rate': (m) => div(m.gateway?.cpuUsPerMsgAtRate, m.copy?.cpuUsPerMsgAtRate),
+  'gateway/nginx CPU per 1 KB msg at fixed rate': (m) => div(m.gateway?.cpuUsPerMsgAtRate, m.nginx?.cpuUsPerMsgAtRate),
+  'gateway added p50 / relay added p50': (m) => div(added50(m, 'gateway'), added50(m, 'relay')),
+  'gateway/gateway-ws CPU per 1 KB rt': (m) => div(m.gateway?.cpuUsPerRt_1024, m['gateway-ws']?.cpuUsPerRt_1024),
+  'copy/nginx CPU per 1 KB msg at fixed rate': (m) => div(m.copy?.cpuUsPerMsgAtRate, m.nginx?.cpuUsPerMsgAtRate),
 };
 
 export const checks = [
   { label: 'Relay CPU per 1 KB round trip ≤ 1.3× the bare relay', ratio: 'gateway/relay CPU per 1 KB rt', op: '<=', limit: 1.3 },
   { label: 'Maximum round trips/s (1 KB) ≥ 0.9× the bare relay', ratio: 'gateway/relay max rt/s 1 KB', op: '>=', limit: 0.9 },
   { label: 'Added p99 latency over direct at the fixed rate ≤ 2× what nginx adds', ratio: 'gateway added p99 / nginx added p99', op: '<=', limit: 2 },
+  // Issue 12 (frame-aware relay on Node).
+  { label: 'Closed loop: CPU per 1 KB round trip ≤ 1.3× nginx', ratio: 'gateway/nginx CPU per 1 KB rt', op: '<=', limit: 1.3 },
+  { label: 'Max round trips/s (1 KB) ≥ 1.5× the bare relay', ratio: 'gateway/relay max rt/s 1 KB', op: '>=', limit: 1.5 },
+  { label: 'Max round trips/s (1 KB) ≥ 0.9× nginx', ratio: 'gateway/nginx max rt/s 1 KB', op: '>=', limit: 0.9 },
+  { label: 'At 2,000 msg/s: CPU per round trip ≤ 0.8× the bare relay', ratio: 'gateway/relay CPU per 1 KB msg at fixed rate', op: '<=', limit: 0.8 },
+  { label: 'At 2,000 msg/s: CPU per round trip ≤ 1.15× the byte-copy floor', ratio: 'gateway/copy CPU per 1 KB msg at fixed rate', op: '<=', limit: 1.15 },
+  { label: 'Added p50 over direct at 2,000 msg/s ≤ 0.6× the bare relay\'s', ratio: 'gateway added p50 / relay added p50', op: '<=', limit: 0.6 },
 ];
