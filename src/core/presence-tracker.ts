@@ -63,6 +63,7 @@ export class PresenceTracker {
   private leaveGraceUntil = 0;
   /** Deltas may have been lost in an outage: re-read every view once its grace is over. */
   private resyncAfterGrace = false;
+  private renewRound = 0;
   private readonly timers: unknown[];
   private readonly encoder = new TextEncoder();
 
@@ -237,8 +238,12 @@ export class PresenceTracker {
 
   private async renew(): Promise<void> {
     if (this.local.size === 0) return;
+    // Each channel's structure is kept alive once per ttl (a quarter of them per renewal; they
+    // live 3 leases), so one renewal never touches every channel of a large instance.
+    const round = this.renewRound++ % 4;
+    const channels = [...this.local.keys()].filter((_, i) => i % 4 === round);
     try {
-      if (await this.d.presence.renew(this.d.instance, this.leaseMs, [...this.local.keys()])) await this.restore();
+      if (await this.d.presence.renew(this.d.instance, this.leaseMs, channels)) await this.restore();
     } catch (err) {
       this.holdLeaves();
       this.d.warn('presence_renew_failed', err);
