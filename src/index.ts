@@ -26,3 +26,5 @@ export { serveNode, attachUpgrade, handleSignals } from './runtime/node/serve.ts
 export { createNodeAdapter } from './runtime/node/adapter.ts';
 export { createStore, createMemoryStore, createRedisStore } from './store/index.ts';
 export type { Store, PubSub } from './store/types.ts';
+export type { PresenceStore, PresenceMember } from './store/presence-store.ts';
+export type { HistoryStore, HistoryOptions, HistoryRead, HistoryEntry } from './store/history-store.ts';
