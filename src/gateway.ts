@@ -204,6 +204,8 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
     if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)
       throw new GatewayError('too_many_connections', 'Too many connections for this user');
+    // Before any upstream is dialled: a bad `since` is a 400 with nothing to clean up.
+    const recover = route.history ? parseRecover(url.searchParams) : undefined;
     const id = crypto.randomUUID();
     const signal = (env as { signal?: AbortSignal } | undefined)?.signal;
     let upstream: Leg | undefined;
@@ -226,7 +228,6 @@ export function createGateway(input: GatewayOptions): GatewayApp {
       );
     }
     const channel = route.channel ? channels!.channelName(route.channel, params, claims) : undefined;
-    const recover = route.history ? parseRecover(url.searchParams) : undefined;
     const context: AcceptContext = {
       id,
       route,
