@@ -49,6 +49,8 @@ interface View {
   /** Sessions that had their snapshot (they get deltas), and those waiting for it. */
   told: Set<Session>;
   waiting: Set<Session>;
+  /** When a delta last came for `<instance>\n<user>` (monotonic ms): reads begun earlier are stale for it. */
+  heard: Map<string, number>;
 }
 
 export const userOf = (s: Session): string => s.userId ?? `anon:${s.id.slice(0, 8)}`;
@@ -64,6 +66,8 @@ export class PresenceTracker {
   /** Deltas may have been lost in an outage: re-read every view once its grace is over. */
   private resyncAfterGrace = false;
   private renewRound = 0;
+  /** When a delta last came from each instance (a lease read begun earlier may predate its lease). */
+  private readonly heardFrom = new Map<string, number>();
   private readonly timers: unknown[];
   private readonly encoder = new TextEncoder();
 
@@ -123,6 +127,9 @@ export class PresenceTracker {
   onDelta(channel: string, w: Wire): void {
     const view = this.views.get(channel);
     if (!view || w.from === undefined || w.i === this.d.instance) return;
+    const now = this.d.clock.now();
+    this.heardFrom.set(w.i, now);
+    view.heard.set(`${w.i}\n${w.from}`, now);
     if (!view.ready) view.queue.push(w);
     else this.apply(channel, view, w.from, w.i, w.n ?? (w.e === 'join' ? 1 : 0));
   }
@@ -153,7 +160,7 @@ export class PresenceTracker {
   private view(channel: string): View {
     let view = this.views.get(channel);
     if (view) return view;
-    view = { ready: false, users: new Map(), queue: [], told: new Set(), waiting: new Set() };
+    view = { ready: false, users: new Map(), queue: [], told: new Set(), waiting: new Set(), heard: new Map() };
     this.views.set(channel, view);
     void this.load(channel, view);
     return view;
@@ -268,6 +275,7 @@ export class PresenceTracker {
       return;
     }
     let live: Set<string>;
+    const startedAt = this.d.clock.now();
     try {
       live = new Set(await this.d.presence.instances());
     } catch (err) {
@@ -278,8 +286,13 @@ export class PresenceTracker {
     for (const [channel, view] of this.views) {
       if (!view.ready) continue;
       for (const [user, per] of [...view.users])
-        for (const instance of [...per.keys()]) if (instance !== this.d.instance && !live.has(instance)) this.apply(channel, view, user, instance, 0);
+        for (const instance of [...per.keys()])
+          if (instance !== this.d.instance && !live.has(instance) && (this.heardFrom.get(instance) ?? 0) < startedAt) this.apply(channel, view, user, instance, 0);
     }
+    // Forget deltas older than any read still in flight could be.
+    const old = startedAt - this.leaseMs;
+    for (const [instance, at] of this.heardFrom) if (at < old) this.heardFrom.delete(instance);
+    for (const view of this.views.values()) for (const [k, at] of view.heard) if (at < old) view.heard.delete(k);
   }
 
   /** Re-read a channel after deltas may have been lost; absences count only outside the grace. */
@@ -287,6 +300,7 @@ export class PresenceTracker {
     const view = this.views.get(channel);
     if (!view?.ready) return;
     let members;
+    const startedAt = this.d.clock.now();
     try {
       members = await this.d.presence.members(channel);
     } catch {
@@ -300,9 +314,12 @@ export class PresenceTracker {
       if (!u) fresh.set(m.user, (u = new Map()));
       u.set(m.instance, (u.get(m.instance) ?? 0) + 1);
     }
-    for (const [user, per] of fresh) for (const [instance, n] of per) this.apply(channel, view, user, instance, n);
+    // A delta that arrived while the read was in flight is newer than the read.
+    const stale = (instance: string, user: string) => (view.heard.get(`${instance}\n${user}`) ?? 0) >= startedAt;
+    for (const [user, per] of fresh) for (const [instance, n] of per) if (!stale(instance, user)) this.apply(channel, view, user, instance, n);
     if (this.inGrace()) return;
     for (const [user, per] of [...view.users])
-      for (const instance of [...per.keys()]) if (instance !== this.d.instance && !fresh.get(user)?.has(instance)) this.apply(channel, view, user, instance, 0);
+      for (const instance of [...per.keys()])
+        if (instance !== this.d.instance && !fresh.get(user)?.has(instance) && !stale(instance, user)) this.apply(channel, view, user, instance, 0);
   }
 }
