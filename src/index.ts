@@ -18,3 +18,5 @@ export { GatewayError, ERROR_TABLE, type ErrorCode } from './errors.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './store/memory.ts';
 export type { Store, PubSub, StoreCapabilities, StoreHealth } from './store/types.ts';
 export type { Leg, RuntimeAdapter } from './core/leg.ts';
+export type { PresenceStore, PresenceMember } from './store/presence-store.ts';
+export type { HistoryStore, HistoryOptions, HistoryRead, HistoryEntry } from './store/history-store.ts';

@@ -15,7 +15,7 @@ import type { Store } from '../store/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { Clock } from './clock.ts';
 import { ChannelHistory, type Recover } from './history.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox, OUTBOX_SETTLE_MS } from './outbox.ts';
 import type { Payload, SharedFrame } from './leg.ts';
 import type { Registry } from './registry.ts';
 import type { Session } from './session.ts';
@@ -203,8 +203,16 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     return { queued: true };
   }
 
+  /**
+   * Flush once the store has been back for OUTBOX_SETTLE_MS: the other instances reconnect on
+   * their own backoff (capped at 1 s) and resubscribe; pub/sub delivers only to subscriptions
+   * already in place, so flushing at the first instant would lose the outbox for them.
+   */
+  let healthySince: number | undefined;
   function flush(): void {
-    if (store.health() !== 'ok') return;
+    if (store.health() !== 'ok') return void (healthySince = undefined);
+    healthySince ??= deps.clock.now();
+    if (deps.clock.now() - healthySince < OUTBOX_SETTLE_MS) return;
     void outbox
       .flush(
         async (channel, w) => {
@@ -218,6 +226,7 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
         if (outbox.size > 0 || flushTimer === undefined) return;
         deps.clock.clearInterval(flushTimer);
         flushTimer = undefined;
+        healthySince = undefined;
       });
   }
 

@@ -81,6 +81,8 @@ export class ChannelHistory {
   /** The channel's subscription is active: learn where its offsets stand. */
   async start(channel: string): Promise<void> {
     const seq = this.seq(channel);
+    // Subscribed again after a failed subscription: read back what was missed meanwhile.
+    if (seq.isReady) return this.onBrokerGap(channel);
     try {
       const r = await this.d.history.read(channel, Number.MAX_SAFE_INTEGER, undefined, 0);
       seq.epoch = r.epoch;

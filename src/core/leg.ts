@@ -16,6 +16,14 @@ export interface SharedFrame {
   readonly data: Uint8Array;
   readonly isBinary: boolean;
   wire?: unknown;
+  /** A text frame's payload as a string, decoded once for runtimes whose send takes strings. */
+  text?: string;
+}
+
+const sharedDecoder = new TextDecoder();
+/** The payload to hand to a string-or-bytes `send`: text decoded once for all members. */
+export function sharedPayload(f: SharedFrame): Payload {
+  return f.isBinary ? f.data : (f.text ??= sharedDecoder.decode(f.data));
 }
 
 export interface LegHandlers {

@@ -12,6 +12,8 @@
 import type { Wire } from './channel-wire.ts';
 
 export const OUTBOX_LIMITS = { maxMessages: 1000, maxAgeMs: 60_000 };
+/** How long the store must be back before the outbox is sent (see broadcast.ts flush). */
+export const OUTBOX_SETTLE_MS = 1500;
 
 interface Entry {
   channel: string;

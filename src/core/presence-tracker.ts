@@ -21,12 +21,10 @@ import type { PresenceStore } from '../store/presence-store.ts';
 import type { StoreHealth } from '../store/types.ts';
 import type { Wire } from './channel-wire.ts';
 import type { Clock } from './clock.ts';
+import { PresenceView, type PresenceUser } from './presence-view.ts';
 import type { Session } from './session.ts';
 
-export interface PresenceUser {
-  user: string;
-  connections: number;
-}
+export type { PresenceUser } from './presence-view.ts';
 
 export interface TrackerDeps {
   presence: PresenceStore;
@@ -41,30 +39,22 @@ export interface TrackerDeps {
   warn(event: string, err: unknown): void;
 }
 
-interface View {
-  ready: boolean;
-  users: Map<string, Map<string, number>>;
-  /** Deltas that arrived while the view was loading, applied after the store's snapshot. */
-  queue: Wire[];
-  /** Sessions that had their snapshot (they get deltas), and those waiting for it. */
-  told: Set<Session>;
-  waiting: Set<Session>;
-}
-
 export const userOf = (s: Session): string => s.userId ?? `anon:${s.id.slice(0, 8)}`;
 
 export class PresenceTracker {
   /** channel → connId → user, this instance's members. */
   readonly local = new Map<string, Map<string, string>>();
   private readonly counts = new Map<string, Map<string, number>>();
-  private readonly views = new Map<string, View>();
+  private readonly views = new Map<string, PresenceView>();
   private readonly leaseMs: number;
   private readonly graceMs: number;
   private leaveGraceUntil = 0;
   /** Deltas may have been lost in an outage: re-read every view once its grace is over. */
   private resyncAfterGrace = false;
+  private renewRound = 0;
+  /** When a delta last came from each instance (a lease read begun earlier may predate its lease). */
+  private readonly heardFrom = new Map<string, number>();
   private readonly timers: unknown[];
-  private readonly encoder = new TextEncoder();
 
   constructor(private readonly d: TrackerDeps) {
     const ttlMs = d.ttlSec * 1000;
@@ -82,7 +72,7 @@ export class PresenceTracker {
       if (!m) this.local.set(channel, (m = new Map()));
       m.set(session.id, user);
       const n = this.bump(channel, user, 1);
-      this.apply(channel, view, user, this.d.instance, n);
+      view.set(user, this.d.instance, n);
       void this.d.presence
         .join(channel, this.d.instance, session.id, user, this.leaseMs)
         // A lapsed lease (first join, or the store restarted): readers may have pruned the others.
@@ -91,7 +81,7 @@ export class PresenceTracker {
         .catch((err) => this.d.warn('presence_write_failed', err));
     }
     if (!session.route.presenceEvents) return;
-    if (view.ready) this.tell(channel, view, session);
+    if (view.ready) view.tell(session);
     else view.waiting.add(session);
   }
 
@@ -106,7 +96,7 @@ export class PresenceTracker {
     if (session.route.presence && m?.delete(session.id)) {
       if (m.size === 0) this.local.delete(channel);
       const n = this.bump(channel, user, -1);
-      if (view) this.apply(channel, view, user, this.d.instance, n);
+      if (view) view.set(user, this.d.instance, n);
       void this.d.presence
         .leave(channel, this.d.instance, session.id)
         .then(() => this.d.send(channel, { k: 'p', i: this.d.instance, e: 'leave', from: user, n }))
@@ -122,8 +112,11 @@ export class PresenceTracker {
   onDelta(channel: string, w: Wire): void {
     const view = this.views.get(channel);
     if (!view || w.from === undefined || w.i === this.d.instance) return;
+    const now = this.d.clock.now();
+    this.heardFrom.set(w.i, now);
+    view.heard.set(`${w.i}\n${w.from}`, now);
     if (!view.ready) view.queue.push(w);
-    else this.apply(channel, view, w.from, w.i, w.n ?? (w.e === 'join' ? 1 : 0));
+    else view.set(w.from, w.i, w.n ?? (w.e === 'join' ? 1 : 0));
   }
 
   /** The broker was lost and is back: the store may have lost our members, deltas were lost. */
@@ -149,17 +142,17 @@ export class PresenceTracker {
 
   // ---- views
 
-  private view(channel: string): View {
+  private view(channel: string): PresenceView {
     let view = this.views.get(channel);
     if (view) return view;
-    view = { ready: false, users: new Map(), queue: [], told: new Set(), waiting: new Set() };
+    view = new PresenceView(channel);
     this.views.set(channel, view);
     void this.load(channel, view);
     return view;
   }
 
   /** First member here: subscribe, then read who is there (deltas meanwhile are queued). */
-  private async load(channel: string, view: View): Promise<void> {
+  private async load(channel: string, view: PresenceView): Promise<void> {
     try {
       await this.d.subscribe(channel);
       const members = await this.d.presence.members(channel);
@@ -174,46 +167,11 @@ export class PresenceTracker {
       this.d.warn('presence_read_failed', err);
     }
     if (this.views.get(channel) !== view) return;
-    for (const w of view.queue) this.apply(channel, view, w.from!, w.i, w.n ?? (w.e === 'join' ? 1 : 0));
+    for (const w of view.queue) view.set(w.from!, w.i, w.n ?? (w.e === 'join' ? 1 : 0));
     view.queue = [];
     view.ready = true;
-    for (const s of view.waiting) this.tell(channel, view, s);
+    for (const s of view.waiting) view.tell(s);
     view.waiting.clear();
-  }
-
-  /** Send the snapshot; from now on the session gets deltas. */
-  private tell(channel: string, view: View, s: Session): void {
-    view.told.add(s);
-    if (s.state !== 'open') return;
-    const users: PresenceUser[] = [];
-    for (const [user, per] of view.users) {
-      let connections = 0;
-      for (const n of per.values()) connections += n;
-      users.push({ user, connections });
-    }
-    users.sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
-    s.sendToClient(JSON.stringify({ type: 'presence', channel, users }), false);
-  }
-
-  /** Set `user`'s connections on `instance`; announce when the user appears or disappears. */
-  private apply(channel: string, view: View, user: string, instance: string, n: number): void {
-    let per = view.users.get(user);
-    const was = per !== undefined;
-    if (n > 0) {
-      if (!per) view.users.set(user, (per = new Map()));
-      per.set(instance, n);
-    } else if (per) {
-      per.delete(instance);
-      if (per.size === 0) view.users.delete(user);
-    }
-    const is = view.users.has(user);
-    if (was !== is) this.announce(channel, view, is ? 'join' : 'leave', user);
-  }
-
-  private announce(channel: string, view: View, type: 'join' | 'leave', user: string): void {
-    if (view.told.size === 0) return;
-    const bytes = this.encoder.encode(JSON.stringify({ type, channel, user }));
-    for (const s of view.told) s.sendToClient(bytes, false);
   }
 
   private bump(channel: string, user: string, by: number): number {
@@ -237,8 +195,12 @@ export class PresenceTracker {
 
   private async renew(): Promise<void> {
     if (this.local.size === 0) return;
+    // Each channel's structure is kept alive once per ttl (a quarter of them per renewal; they
+    // live 3 leases), so one renewal never touches every channel of a large instance.
+    const round = this.renewRound++ % 4;
+    const channels = [...this.local.keys()].filter((_, i) => i % 4 === round);
     try {
-      if (await this.d.presence.renew(this.d.instance, this.leaseMs, [...this.local.keys()])) await this.restore();
+      if (await this.d.presence.renew(this.d.instance, this.leaseMs, channels)) await this.restore();
     } catch (err) {
       this.holdLeaves();
       this.d.warn('presence_renew_failed', err);
@@ -263,6 +225,7 @@ export class PresenceTracker {
       return;
     }
     let live: Set<string>;
+    const startedAt = this.d.clock.now();
     try {
       live = new Set(await this.d.presence.instances());
     } catch (err) {
@@ -273,8 +236,13 @@ export class PresenceTracker {
     for (const [channel, view] of this.views) {
       if (!view.ready) continue;
       for (const [user, per] of [...view.users])
-        for (const instance of [...per.keys()]) if (instance !== this.d.instance && !live.has(instance)) this.apply(channel, view, user, instance, 0);
+        for (const instance of [...per.keys()])
+          if (instance !== this.d.instance && !live.has(instance) && (this.heardFrom.get(instance) ?? 0) < startedAt) view.set(user, instance, 0);
     }
+    // Forget deltas older than any read still in flight could be.
+    const old = startedAt - this.leaseMs;
+    for (const [instance, at] of this.heardFrom) if (at < old) this.heardFrom.delete(instance);
+    for (const view of this.views.values()) for (const [k, at] of view.heard) if (at < old) view.heard.delete(k);
   }
 
   /** Re-read a channel after deltas may have been lost; absences count only outside the grace. */
@@ -282,6 +250,7 @@ export class PresenceTracker {
     const view = this.views.get(channel);
     if (!view?.ready) return;
     let members;
+    const startedAt = this.d.clock.now();
     try {
       members = await this.d.presence.members(channel);
     } catch {
@@ -295,9 +264,12 @@ export class PresenceTracker {
       if (!u) fresh.set(m.user, (u = new Map()));
       u.set(m.instance, (u.get(m.instance) ?? 0) + 1);
     }
-    for (const [user, per] of fresh) for (const [instance, n] of per) this.apply(channel, view, user, instance, n);
+    // A delta that arrived while the read was in flight is newer than the read.
+    const stale = (instance: string, user: string) => (view.heard.get(`${instance}\n${user}`) ?? 0) >= startedAt;
+    for (const [user, per] of fresh) for (const [instance, n] of per) if (!stale(instance, user)) view.set(user, instance, n);
     if (this.inGrace()) return;
     for (const [user, per] of [...view.users])
-      for (const instance of [...per.keys()]) if (instance !== this.d.instance && !fresh.get(user)?.has(instance)) this.apply(channel, view, user, instance, 0);
+      for (const instance of [...per.keys()])
+        if (instance !== this.d.instance && !fresh.get(user)?.has(instance) && !stale(instance, user)) view.set(user, instance, 0);
   }
 }

@@ -9,7 +9,7 @@
  * - `dialWhatwg()`: dial an upstream with such a socket: timeout, abort, and the HTTP status of a
  *   refused handshake where the runtime puts it in the error text (Bun, Deno).
  */
-import { UpstreamDialError, type Leg, type LegHandlers, type Payload, type UpstreamRequest } from './leg.ts';
+import { sharedPayload, UpstreamDialError, type Leg, type LegHandlers, type Payload, type SharedFrame, type UpstreamRequest } from './leg.ts';
 
 /** Below this many buffered bytes a leg that was above it reports `drain`. */
 export const LOW_WATER_BYTES = 256 * 1024;
@@ -109,6 +109,10 @@ export function whatwgLeg(ws: WebSocket, o: WhatwgLegOptions = {}): Leg {
     canPing: o.ping !== undefined,
     ...(o.heartbeatFallback ? { heartbeatFallback: o.heartbeatFallback } : {}),
     listen: (h) => ev.listen(h),
+    sendShared(f: SharedFrame) {
+      // A broadcast: the text is decoded once for all members (sharedPayload), not per send.
+      this.send(sharedPayload(f), f.isBinary);
+    },
     send(data, isBinary) {
       if (ws.readyState !== 1) return;
       // A text payload that arrived as bytes (a ws leg) is decoded; binary strings are encoded.

@@ -130,6 +130,8 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
     if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)
       throw new GatewayError('too_many_connections', 'Too many connections for this user');
+    // Before any upstream is dialled: a bad `since` is a 400 with nothing to clean up.
+    const recover = route.history ? parseRecover(url.searchParams) : undefined;
     const id = crypto.randomUUID();
     const signal = runtime.handshakeSignal?.(request, env);
     let upstream: Leg | undefined;
@@ -141,7 +143,6 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       );
     }
     const channel = route.channel ? channels!.channelName(route.channel, params, claims) : undefined;
-    const recover = route.history ? parseRecover(url.searchParams) : undefined;
     const context: AcceptContext = {
       id,
       route,

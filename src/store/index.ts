@@ -8,6 +8,8 @@ import { createRedisStore, type RedisStoreOptions } from './redis.ts';
 import type { Store } from './types.ts';
 
 export type { PubSub, Store, StoreCapabilities, StoreHealth } from './types.ts';
+export type { PresenceMember, PresenceStore } from './presence-store.ts';
+export type { HistoryEntry, HistoryOptions, HistoryRead, HistoryStore } from './history-store.ts';
 export { createMemoryStore, type MemoryStoreOptions } from './memory.ts';
 // redis.ts imports ioredis only inside createRedisStore, so re-exporting it here is Workers-safe.
 export { createRedisStore, type RedisStoreOptions } from './redis.ts';

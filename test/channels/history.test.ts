@@ -11,6 +11,7 @@ import { awayAndBack, HISTORY_ROUTES, tooOld, type Target } from '../helpers/his
 import { routesDir, spawnGateway, stopProcesses } from '../helpers/processes.ts';
 import { createRedisServer, hasRedis, noRedisReason, type RedisServer } from '../helpers/redis-server.ts';
 import { claims, hs } from '../helpers/tokens.ts';
+import { resolveRoute } from '../../src/routing/schema.ts';
 
 if (!hasRedis) console.warn(`\n*** history tests on Redis SKIPPED: ${noRedisReason} ***\n`);
 
@@ -42,6 +43,24 @@ describe('history and recovery: memory store', () => {
       expect(r.status).toBe(400);
       expect(r.body).toMatchObject({ error: 'bad_request' });
     }
+  });
+});
+
+describe('history route option', () => {
+  it('is validated at start-up: needs a channel, both fields, integers in range', () => {
+    const base = { path: '/h/:room', channel: 'hist:{room}' };
+    expect(resolveRoute({ ...base, history: { size: 10, ttlSec: 5 } }, 'r').history).toEqual({ size: 10, ttlSec: 5 });
+    expect(resolveRoute(base, 'r').history).toBeUndefined();
+    for (const [route, field] of [
+      [{ path: '/x', upstream: 'ws://u', history: { size: 1, ttlSec: 1 } }, 'history'],
+      [{ ...base, history: { size: 10 } }, 'history'],
+      [{ ...base, history: { size: 0, ttlSec: 1 } }, 'history.size'],
+      [{ ...base, history: { size: 1e6, ttlSec: 1 } }, 'history.size'],
+      [{ ...base, history: { size: 10, ttlSec: 1.5 } }, 'history.ttlSec'],
+      [{ ...base, history: { size: 10, ttlSec: 1, max: 2 } }, 'history.max'],
+      [{ ...base, history: true }, 'history'],
+    ] as const)
+      expect(() => resolveRoute(route, 'routes/x.ts'), JSON.stringify(route)).toThrow(new RegExp(`routes/x.ts: ${field.replace('.', '\\.')}: expected`));
   });
 });
 

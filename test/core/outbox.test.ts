@@ -1,7 +1,8 @@
 /**
  * The outage outbox with two instances on one memory store, the publishing one seeing it through
  * a view that can be taken down: while down, publishes are delivered locally and queued; back,
- * they reach the other instance in order, never twice at home; a full outbox refuses
+ * they reach the other instance in order (once the store has been back for the settle time),
+ * never twice at home; a full outbox refuses
  * (store_unavailable) and the other instance's members get `gap` before the next message; an
  * entry older than the age limit is dropped the same way.
  */
@@ -64,7 +65,9 @@ describe('outage outbox', () => {
       expect(t.other.seen()).toEqual(['before']);
       t.state.up = true;
       expect(await t.pub.b.publish(CH, 'after')).toEqual({ queued: true }); // behind the queue: order
-      await t.settle(500);
+      await t.settle(1000);
+      expect(t.other.seen(), 'held until the store has been back OUTBOX_SETTLE_MS').toEqual(['before']);
+      await t.settle(1000);
       const all = ['before', 'down-0', 'down-1', 'down-2', 'down-3', 'down-4', 'after'];
       expect(t.other.seen()).toEqual(all);
       expect(t.pub.seen()).toEqual(all);
@@ -81,21 +84,21 @@ describe('outage outbox', () => {
     await expect(t.pub.b.publish(CH, 'overflow')).rejects.toMatchObject({ code: 'store_unavailable' });
     expect(t.pub.seen()).toEqual(['q-0', 'q-1', 'q-2', 'overflow']); // still delivered here
     t.state.up = true;
-    await t.settle(500);
+    await t.settle(2000);
     expect(t.other.seen()).toEqual(['q-0', 'q-1', 'q-2', 'gap']);
     await t.pub.b.dispose();
     await t.other.b.dispose();
   });
 
   it('an entry older than the age limit is dropped at flush time, with gap', async () => {
-    const t = setup({ maxMessages: 100, maxAgeMs: 1000 });
+    const t = setup({ maxMessages: 100, maxAgeMs: 2500 });
     await Promise.all([t.pub.b.subscribe(CH), t.other.b.subscribe(CH)]);
     t.state.up = false;
     await t.pub.b.publish(CH, 'old');
-    await t.settle(1500);
+    await t.settle(3000);
     await t.pub.b.publish(CH, 'fresh');
     t.state.up = true;
-    await t.settle(300);
+    await t.settle(2000);
     expect(t.other.seen()).toEqual(['gap', 'fresh']);
     await t.pub.b.dispose();
     await t.other.b.dispose();

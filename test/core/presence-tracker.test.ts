@@ -8,6 +8,7 @@ import type { Wire } from '../../src/core/channel-wire.ts';
 import { PresenceTracker } from '../../src/core/presence-tracker.ts';
 import type { Session } from '../../src/core/session.ts';
 import { createMemoryStore } from '../../src/store/memory.ts';
+import type { PresenceStore } from '../../src/store/presence-store.ts';
 import { ManualClock } from '../helpers/gateway.ts';
 
 const TTL_SEC = 2;
@@ -18,11 +19,11 @@ function world() {
   const clock = new ManualClock();
   const store = createMemoryStore({ now: () => clock.wall });
   const trackers: PresenceTracker[] = [];
-  function instance(name: string) {
+  function instance(name: string, presence: PresenceStore = store.presence) {
     let tracker: PresenceTracker;
     const subs = new Map<string, Promise<unknown>>();
     tracker = new PresenceTracker({
-      presence: store.presence,
+      presence,
       instance: name,
       ttlSec: TTL_SEC,
       clock,
@@ -71,7 +72,7 @@ function world() {
       for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
     }
   }
-  return { instance, settle, clock, dispose: () => Promise.all(trackers.map((t) => t.dispose())) };
+  return { instance, settle, clock, store, dispose: () => Promise.all(trackers.map((t) => t.dispose())) };
 }
 
 const joins = (seen: Ev[]) => seen.filter((e) => e.type === 'join').map((e) => e.user);
@@ -167,6 +168,32 @@ describe('presence tracker', () => {
     expect((await i1.tracker.users(CH)).map((u) => u.user)).toEqual(['bob', 'observer']);
     // Unreachable past its lease, bob was announced left; back, he is announced again.
     expect(obs.seen.filter((e) => e.type !== 'presence').map((e) => `${e.type} ${e.user}`)).toEqual(['join bob', 'leave bob', 'join bob']);
+    await w.dispose();
+  });
+
+  it('a lease read that began before a new instance joined does not announce its users left', async () => {
+    const w = world();
+    // i1's lease reads can be held in flight: the list is taken, the answer waits for the test.
+    let hold: Promise<void> | undefined;
+    const held: PresenceStore = { ...w.store.presence, instances: async () => {
+      const list = await w.store.presence.instances();
+      if (hold) await hold;
+      return list;
+    } };
+    const i1 = w.instance('i1', held);
+    const obs = i1.connect('observer');
+    await w.settle();
+    let release = () => {};
+    hold = new Promise((r) => (release = r));
+    await w.settle(250); // a sweep starts and its read is held with the list [i1]
+    const i2 = w.instance('i2');
+    i2.connect('bob'); // i2 takes its lease and announces bob while the read is in flight
+    await w.settle();
+    expect(joins(obs.seen)).toEqual(['bob']);
+    hold = undefined;
+    release();
+    await w.settle(500);
+    expect(leaves(obs.seen), 'no leave from a stale lease read').toEqual([]);
     await w.dispose();
   });
 });

@@ -12,7 +12,7 @@
  * server-wide `backpressureLimit` sits above every route's `maxBufferedBytes`, so the core's cap
  * is reached first; `closeOnBackpressureLimit` is the safety net.
  */
-import { upgradedResponse, type Leg, type RuntimeAdapter } from '../../core/leg.ts';
+import { sharedPayload, upgradedResponse, type Leg, type RuntimeAdapter } from '../../core/leg.ts';
 import { dialWhatwg, legEvents } from '../../core/whatwg-leg.ts';
 import type { BunEnv, BunServerWebSocket, BunSocketData } from './types.ts';
 
@@ -37,6 +37,10 @@ function clientLeg(ws: BunServerWebSocket, d: BunSocketData, events: ReturnType<
       // 0 = Bun dropped it (an empty message also "writes" 0 bytes): the core then sees an
       // overflowing buffer and closes the client as a slow consumer (4408), never silently.
       if (r === 0 && (typeof data === 'string' ? data.length : data.byteLength) > 0) dropped = true;
+    },
+    sendShared(f) {
+      // A broadcast: the text is decoded once for all members (sharedPayload), not per send.
+      this.send(sharedPayload(f), f.isBinary);
     },
     close: (code, reason) => ws.readyState === 1 && ws.close(code, reason),
     terminate: () => ws.terminate(),

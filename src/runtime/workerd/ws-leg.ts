@@ -14,7 +14,7 @@
  * hibernation API, from the object's `webSocketMessage`/`webSocketClose` methods through `feed`.
  */
 import { APP_KEEPALIVE_MESSAGE } from '../../core/heartbeat.ts';
-import type { Leg, LegHandlers, Payload } from '../../core/leg.ts';
+import { sharedPayload, type Leg, type LegHandlers, type Payload, type SharedFrame } from '../../core/leg.ts';
 import type { WorkerdWebSocket } from './types.ts';
 
 type Pending = ['message', Payload, boolean] | ['close', number, string];
@@ -131,6 +131,10 @@ export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): 
       if (isBinary) ws.send(typeof data === 'string' ? encoder.encode(data) : data);
       else ws.send(typeof data === 'string' ? data : decoder.decode(data));
       if (drainTimer === undefined && (ws.bufferedAmount ?? 0) > 0) drainTimer = setTimeout(pollDrain, DRAIN_POLL_MS);
+    },
+    sendShared(f: SharedFrame) {
+      // A broadcast: the text is decoded once for all members of the channel's object.
+      this.send(sharedPayload(f), f.isBinary);
     },
     close(code, reason) {
       if (closed || closeSent) return;
