@@ -4,6 +4,7 @@
  * chunks, client frames re-masked with a fresh key, pings between fragments, and frames of the
  * gateway's own (heartbeat pings, channel broadcasts) only at frame / message boundaries.
  */
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeAdapter } from '../../src/runtime/node/adapter.ts';
 import { closePayload, encodeFrame, rawClient, startGateway, startRawUpstream, stopAll, until, type Frame, type RawPeer } from '../helpers/gateway.ts';
@@ -16,6 +17,7 @@ const PING = 9;
 const PONG = 10;
 const frames = () => ({ runtime: createNodeAdapter({ relay: 'frames' }) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha = (b: Buffer) => createHash('sha1').update(b).digest('hex');
 
 async function setup(route: Record<string, unknown> = {}, path = '/r') {
   const up = await startRawUpstream('accept');
@@ -110,6 +112,46 @@ describe('frame relay: bytes and boundaries', () => {
     expect(got[0]!.payload.readUInt16BE(0)).toBe(1014);
     c.send(encodeFrame(8, closePayload(1014)));
     expect((await u.closeFrame(3000)).code).toBe(1007);
+  });
+
+  it('random frame sequences in random TCP chunks, both ways: data frames arrive byte-exact and in order, pings answered on their leg', async () => {
+    const { c, u } = await setup({ maxMessageBytes: 1 << 20 });
+    const script = (masked: boolean) => {
+      const frames: Buffer[] = [];
+      const expected: string[] = [];
+      let pings = 0;
+      for (let m = 0; m < 120; m++) {
+        const parts = randomInt(1, 4);
+        const binary = randomInt(2) === 1;
+        for (let p = 0; p < parts; p++) {
+          const len = [0, 5, 125, 126, 300, 65535, 65536, 70000][randomInt(8)]!;
+          const payload = binary ? randomBytes(len) : Buffer.from('é'.repeat(len >> 1) + 'x'.repeat(len & 1));
+          const op = p === 0 ? (binary ? BIN : TEXT) : 0;
+          frames.push(encodeFrame(op, payload, { fin: p === parts - 1, mask: masked }));
+          expected.push(`${op}:${p === parts - 1}:${sha(payload)}`);
+          if (randomInt(4) === 0) {
+            frames.push(encodeFrame(PING, `p${pings++}`, { mask: masked }));
+          }
+        }
+      }
+      return { wire: Buffer.concat(frames), expected, pings };
+    };
+    const toUp = script(true);
+    const toClient = script(false);
+    const send = async (peer: RawPeer, wire: Buffer) => {
+      for (let i = 0; i < wire.length; ) {
+        const n = randomInt(1, 3000);
+        await new Promise<void>((r) => peer.socket.write(wire.subarray(i, i + n), () => r()));
+        i += n;
+      }
+    };
+    await Promise.all([send(c, toUp.wire), send(u, toClient.wire)]);
+    const dataOf = (fs: Frame[]) => fs.filter((f) => f.opcode < 8).map((f) => `${f.opcode}:${f.fin}:${sha(f.payload)}`);
+    await until(() => dataOf(u.frames).length >= toUp.expected.length && dataOf(c.frames).length >= toClient.expected.length, 20000, 'all frames');
+    expect(dataOf(u.frames)).toEqual(toUp.expected);
+    expect(dataOf(c.frames)).toEqual(toClient.expected);
+    await until(() => u.frames.filter((f) => f.opcode === PONG).length === toClient.pings && c.frames.filter((f) => f.opcode === PONG).length === toUp.pings, 5000, 'pongs');
+    expect(u.frames.some((f) => f.opcode === PING) || c.frames.some((f) => f.opcode === PING)).toBe(false);
   });
 
   it('a channel broadcast into a relay route waits for the end of a fragmented message', async () => {
