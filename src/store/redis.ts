@@ -39,10 +39,14 @@ export interface RedisStoreOptions {
  * if (store.health() === 'degraded') console.warn('Redis is not reachable yet');
  */
 export async function createRedisStore(url: string, opts: RedisStoreOptions = {}): Promise<Store> {
-  const [{ Redis: RedisClient }, { default: redisDriver }] = await Promise.all([
-    import('ioredis'),
-    import('unstorage/drivers/redis'),
-  ]);
+  const [{ Redis: RedisClient }, { default: redisDriver }] = await Promise.all([import('ioredis'), import('unstorage/drivers/redis')]).catch(
+    (err: { code?: string; message?: string }) => {
+      // ioredis is an optional peer dependency: only redis:// stores need it.
+      if (err?.code === 'ERR_MODULE_NOT_FOUND' && /ioredis/.test(err.message ?? ''))
+        throw new Error('redis:// stores need the ioredis package next to wsgate: npm install ioredis', { cause: err });
+      throw err;
+    },
+  );
   const base = (opts.base ?? 'wsgate').replace(/:$/, '');
   const maxDelay = opts.maxRetryDelayMs ?? 1000;
   const onError = opts.onError ?? ((e: unknown) => console.warn('[wsgate] redis store:', describe(e)));

@@ -113,6 +113,7 @@ describe('the packed tarball', () => {
     expect(files.filter((f) => /test|bench|\.ci|\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
     // The install itself: wsgate's dependencies only, no transpiler.
     expect(readdirSync(join(consumer, 'node_modules'))).not.toContain('tsx');
+    expect(readdirSync(join(consumer, 'node_modules'))).not.toContain('ioredis');
   });
 
   it('`wsgate --help` and `wsgate start --help` exit 0 on the Node on PATH', async () => {
@@ -121,6 +122,21 @@ describe('the packed tarball', () => {
     expect(help.stdout).toMatch(/wsgate start/);
     const start = await run(binOf(node20, 'node20'), [bin, 'start', '--help'], { cwd: consumer });
     expect(start.stdout).toMatch(/--max-connections/);
+  });
+
+  it('a redis:// store without ioredis installed: exit 2 naming the package to install', async () => {
+    const dir = join(consumer, 'routes-redis');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'room.mjs'), "export default { path: '/room/:id', channel: 'room:{id}', auth: false };\n");
+    const err = await run(binOf(node20, 'node20'), [join(consumer, 'node_modules/wsgate/dist/bin.js'), 'start', '--routes', dir, '--port', '0', '--store', 'redis://127.0.0.1:6379'], {
+      cwd: consumer,
+      timeout: 30_000,
+    }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(2);
+    expect(err?.stderr).toMatch(/npm install ioredis/);
   });
 
   for (const rt of ['node20', 'node24'] as RuntimeName[]) {
