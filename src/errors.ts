@@ -38,6 +38,7 @@ export const ERROR_TABLE = {
   token_not_yet_valid: { status: 401, message: 'Token is not valid yet' },
   token_claim_invalid: { status: 401, message: 'Token claim check failed' },
   token_forbidden: { status: 403, message: 'Token is valid but not allowed on this route' },
+  claim_unsendable: { status: 400, message: 'A claim cannot be sent to the upstream as a header' },
   jwks_unavailable: { status: 503, message: 'Signing keys are unavailable' },
   // Capacity (RELIABILITY D, I)
   too_many_connections: { status: 429, close: 4429, message: 'Too many connections' },

@@ -7,7 +7,7 @@
  * dial (502/504) → accept.
  */
 import type { Context, Next } from 'hono';
-import { extractToken, stripTokenFromSearch, upstreamProtocols } from '../auth/index.ts';
+import { extractToken, upstreamProtocols } from '../auth/index.ts';
 import type { Channels } from '../core/channels.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from '../core/leg.ts';
 import type { Registry } from '../core/registry.ts';
@@ -16,7 +16,7 @@ import { dialWithFailover, orderTargets, upstreamHeaders } from '../core/upstrea
 import { GatewayError, toGatewayError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { ResolvedOptions } from '../options.ts';
-import { buildUpstreamUrl, type Router } from '../routing/router.ts';
+import { buildUpstreamUrl, forwardedQuery, type Router } from '../routing/router.ts';
 import type { ResolvedRoute } from '../routing/schema.ts';
 import { checkHandshake, checkOrigin, clientAddress, isUpgradeRequest } from './handshake.ts';
 import type { RouteRuntime } from './route-runtime.ts';
@@ -114,15 +114,15 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     let claims: Record<string, unknown> = {};
     let expiresAtMs: number | undefined;
     let token: string | undefined;
-    let search = url.search;
     if (rt.verifier) {
       const auth = rt.verifier.auth;
       token = extractToken(request, auth, url.search).token;
       const verified = await rt.verifier.verify(token);
       claims = verified.claims as Record<string, unknown>;
       expiresAtMs = verified.expiresAtMs;
-      search = stripTokenFromSearch(url.search, auth.queryParam);
     }
+    // The token parameter is stripped on public routes too ('token' there: no auth config names another).
+    const tokenParam = rt.verifier?.auth.queryParam ?? 'token';
     const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
     if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)
       throw new GatewayError('too_many_connections', 'Too many connections for this user');
@@ -131,7 +131,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     let upstream: Leg | undefined;
     if (route.upstreams.length > 0) {
       const headers = upstreamHeaders({ request, url, ip, id, claims, route, token });
-      const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, search)), userId);
+      const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, forwardedQuery(url.search, t, route.forwardQuery, tokenParam))), userId);
       upstream = await dialWithFailover(runtime, route, { urls, protocols: upstreamProtocols(request), headers }, signal, (kind) =>
         metrics.upstreamFailures.inc({ route: route.name, kind }),
       );
@@ -143,7 +143,9 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       ...(userId !== undefined ? { userId } : {}),
       ...(channel !== undefined ? { channel } : {}),
       ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
-      expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
+      // Closed at exp + clockTolerance + expiryGrace: a token accepted inside the tolerance
+      // (already past exp) must not be upgraded and closed in the same breath.
+      expiryGraceMs: rt.verifier ? (rt.verifier.auth.clockToleranceSec + rt.verifier.auth.expiryGraceSec) * 1000 : 0,
     };
     try {
       // A drain that started while we were dialling wins: never accept after it.
