@@ -11,7 +11,7 @@ import { createGateway } from './index.ts';
 import { loadRouteFiles } from './routing/load.ts';
 import { resolveRoute } from './routing/schema.ts';
 import { Router } from './routing/router.ts';
-import { handleSignals, serveNode } from './runtime/node/serve.ts';
+import { handleSignals, serveAdmin, serveNode } from './runtime/node/serve.ts';
 import { startEchoServer } from './runtime/node/echo.ts';
 import { drainFromSettings, gatewayOptionsFromSettings, storeFromSettings } from './runtime/entry.ts';
 import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError } from './cli-options.ts';
@@ -113,7 +113,13 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const host = String(settings.host);
   let node;
   try {
-    node = await serveNode(app, { port, host, ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}) });
+    node = await serveNode(app, {
+      port,
+      host,
+      headersTimeoutMs: settings['headers-timeout'] as number,
+      maxHeaderBytes: settings['max-header-bytes'] as number,
+      ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is already in use: pick another with --port N (or PORT=N), or stop what listens there`);
@@ -121,11 +127,13 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
     if (code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${host}: not an address of this machine`);
     throw err;
   }
-  handleSignals(app, node, drainFromSettings(settings));
+  const admin = app.gateway.adminApp ? await serveAdmin(app.gateway.adminApp, settings['admin-port'] as number, String(settings['admin-host'])) : undefined;
+  handleSignals(app, node, drainFromSettings(settings), admin);
   const ws = certFile ? 'wss' : 'ws';
   const http = certFile ? 'https' : 'http';
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''})`);
+  if (admin) console.error(`wsgate admin listening on http://${String(settings['admin-host'])}:${admin.port} (/_wsgate/*, /metrics)`);
   if (dev) {
     const token = await mintToken(env.JWT_SECRET!, 'dev-user', 3600);
     const first = app.gateway.options.routes.find((r) => r.upstreams.length > 0 && !r.path.includes(':')) ?? app.gateway.options.routes[0]!;

@@ -58,6 +58,7 @@ export const ERROR_TABLE = {
   kicked: { status: 403, close: 4903, message: 'Connection closed by an administrator' },
   store_unavailable: { status: 503, message: 'The channel store is unavailable' },
   admin_unauthorized: { status: 401, message: 'Admin credential required' },
+  body_too_large: { status: 413, message: 'Request body too large' },
   bad_request: { status: 400, message: 'Bad request' },
   internal: { status: 500, close: 1011, message: 'Internal gateway error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -14,7 +14,7 @@ import type { SessionDeps } from './core/session.ts';
 import { errorResponse, GatewayError, toGatewayError } from './errors.ts';
 import { mountAdminApi } from './http/admin.ts';
 import { mountDemo } from './http/demo.ts';
-import { mountProbes } from './http/probes.ts';
+import { mountMetrics, mountProbes } from './http/probes.ts';
 import { hmacDeps, prepareRoute, type RouteRuntime } from './http/route-runtime.ts';
 import { createUpgradeHandler } from './http/upgrade.ts';
 import { createGatewayMetrics } from './metrics.ts';
@@ -45,12 +45,17 @@ export interface GatewayControl {
   dispose(): Promise<void>;
 }
 
-export type GatewayApp = Hono & { gateway: GatewayControl };
+export type GatewayApp = Hono & {
+  gateway: GatewayControl & {
+    /** With `adminListener`: the app serving `/_wsgate/*` and `/metrics` (give it its own port). */
+    readonly adminApp: Hono | undefined;
+  };
+};
 
-/** Admin tokens are verified with the gateway-wide keys, when there are any. */
+/** Admin tokens are verified with the gateway-wide keys, when there are any, and must carry the admin audience. */
 function adminVerifier(opts: ResolvedOptions): Verifier | undefined {
   try {
-    const auth = resolveAuth(undefined, opts.env, 'gateway-wide auth (admin API)');
+    const auth = resolveAuth({ audience: opts.adminAudience }, opts.env, 'gateway-wide auth (admin API)');
     return auth ? createVerifier(auth, hmacDeps(opts)) : undefined;
   } catch {
     return undefined;
@@ -84,16 +89,25 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   };
 
   const app = new Hono() as GatewayApp;
-  mountProbes(app, { isDraining: () => draining, store, metrics, registry, verifiers: () => [...perRoute.values()].map((r) => r.verifier) });
-  if (opts.devPage) mountDemo(app, { secret: opts.env.JWT_SECRET });
-  mountAdminApi(app, { channels, registry, adminSecret: opts.adminSecret, verifier: adminVerifier(opts) });
+  const adminApp = opts.adminListener ? new Hono() : undefined;
+  const probeDeps = { isDraining: () => draining, store, metrics, registry, verifiers: () => [...perRoute.values()].map((r) => r.verifier) };
+  mountProbes(app, probeDeps);
+  mountMetrics(adminApp ?? app, probeDeps, opts.metricsToken);
+  if (opts.devPage) mountDemo(app, { secret: opts.env.JWT_SECRET, peer: (c) => opts.runtime?.remoteAddress?.(c.req.raw, c.env) });
+  // Off unless configured: with no secret and no admin audience, /_wsgate/* is a 404.
+  if (opts.adminEnabled) mountAdminApi(adminApp ?? app, { channels, registry, adminSecret: opts.adminSecret, verifier: adminVerifier(opts) });
+  if (adminApp) {
+    adminApp.onError((err) => errorResponse(toGatewayError(err)));
+    adminApp.notFound(() => errorResponse(new GatewayError('not_found', 'Not an admin path')));
+  }
   const upgrade = createUpgradeHandler({ opts, router, registry, metrics, channels, perRoute, sessionDeps, isDraining: () => draining });
   app.all('*', upgrade);
 
   app.onError((err) => errorResponse(toGatewayError(err)));
   app.notFound(() => errorResponse(new GatewayError('not_found')));
 
-  const control: GatewayControl = {
+  const control: GatewayApp['gateway'] = {
+    adminApp,
     options: opts,
     registry,
     metrics,

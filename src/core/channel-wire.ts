@@ -4,8 +4,9 @@
  * connection wherever it is). Binary payloads travel as base64.
  */
 export interface Wire {
-  k: 'm' | 'p' | 'c';
+  k: 'm' | 'p' | 'c' | 'cr'; // message, presence, close request, close reply
   i: string; // instance
+  to?: string; // close reply: the instance that asked
   from?: string; // user
   c?: string; // sender connection
   d?: string; // text data

@@ -29,8 +29,8 @@ export interface Channels extends ChannelHooks {
   /** Publish from the server side; resolves with the connections on the channel (all instances, from presence). */
   publish(channel: string, data: string): Promise<number>;
   presence(channel: string): Promise<PresenceUser[]>;
-  /** Close a connection on whichever instance holds it. */
-  closeRemote(connId: string, code: number, reason: string): Promise<void>;
+  /** Close a connection on whichever instance holds it; true when one reported it closed within `waitMs`. */
+  closeRemote(connId: string, code: number, reason: string, waitMs?: number): Promise<boolean>;
   dispose(): Promise<void>;
 }
 
@@ -179,12 +179,18 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
   storeUp.v = store.health() === 'ok' ? 1 : 0;
 
   let control: Promise<(() => Promise<void>) | undefined> | undefined;
+  const closeReplies = new Map<string, () => void>();
   function ensureControl(): void {
     if (control) return;
     control = store.pubsub
       .subscribe(CONTROL, (raw) => {
         const w = JSON.parse(raw) as Wire;
-        if (w.k === 'c' && w.c) registry.byId.get(w.c)?.close(w.code ?? 4903, w.reason ?? '', 'admin');
+        if (w.k === 'cr' && w.to === instance && w.c) closeReplies.get(w.c)?.();
+        const s = w.k === 'c' && w.c ? registry.byId.get(w.c) : undefined;
+        if (s) {
+          s.close(w.code ?? 4903, w.reason ?? '', 'admin');
+          store.pubsub.publish(CONTROL, JSON.stringify({ k: 'cr', i: instance, to: w.i, c: w.c })).catch(() => {});
+        }
       })
       .catch(() => {
         control = undefined; // retried by the sweep timer while the broker is down
@@ -282,10 +288,27 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
 
     presence: (channel) => leases.users(channel),
 
-    async closeRemote(connId, code, reason) {
+    async closeRemote(connId, code, reason, waitMs = 2000) {
       const local = registry.byId.get(connId);
-      if (local) return local.close(code, reason, 'admin');
-      await store.pubsub.publish(CONTROL, JSON.stringify({ k: 'c', i: instance, c: connId, code, reason }));
+      if (local) {
+        local.close(code, reason, 'admin');
+        return true;
+      }
+      await control;
+      // The instance that holds it answers; no answer in time means no instance has it.
+      const replied = new Promise<boolean>((resolve) => {
+        const timer = clock.setTimeout(() => resolve(false), waitMs);
+        closeReplies.set(connId, () => {
+          clock.clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      try {
+        await store.pubsub.publish(CONTROL, JSON.stringify({ k: 'c', i: instance, c: connId, code, reason }));
+        return await replied;
+      } finally {
+        closeReplies.delete(connId);
+      }
     },
 
     async dispose() {

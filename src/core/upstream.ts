@@ -120,6 +120,10 @@ export async function dialWithFailover(
       );
     } catch (err) {
       last = err instanceof UpstreamDialError ? err : new UpstreamDialError('unavailable', String(err));
+      const errno = (err as { code?: string }).code;
+      if (errno === 'EMFILE' || errno === 'ENFILE') last = new UpstreamDialError('exhausted', String(err));
+      // Out of file descriptors is overload here, never an upstream failure (no failover either).
+      if (last.kind === 'exhausted') throw new GatewayError('overloaded', 'Gateway is out of file descriptors', { 'retry-after': '5' });
       onFailure(last.kind);
       const retryable = last.kind !== 'rejected' || (last.upstreamStatus ?? 500) >= 500;
       if (!retryable) break;

@@ -11,6 +11,7 @@ import { createGateway, type GatewayApp } from '../gateway.ts';
 import type { LogLevel } from '../log.ts';
 import type { GatewayOptions } from '../options.ts';
 import { loadRouteFiles } from '../routing/load.ts';
+import { maxConnectionsForFdLimit, readFdLimit } from './fd-limit.ts';
 import { createStore } from '../store/index.ts';
 import type { Store } from '../store/types.ts';
 
@@ -28,7 +29,11 @@ export function gatewayOptionsFromSettings(v: SettingValues): Partial<GatewayOpt
   const level = String(v['log-level'] ?? 'info');
   if (!LEVELS.has(level)) throw new UsageError(`--log-level ${level}: expected debug, info, warn, error or silent`);
   const out: Partial<GatewayOptions> = { log: level as LogLevel };
-  if (typeof v['max-connections'] === 'number') out.maxConnections = v['max-connections'];
+  // Unset: below what the file-descriptor limit allows (two per relayed connection, plus a reserve).
+  out.maxConnections = typeof v['max-connections'] === 'number' ? v['max-connections'] : maxConnectionsForFdLimit(readFdLimit());
+  if (typeof v['max-url-bytes'] === 'number') out.maxUrlBytes = v['max-url-bytes'];
+  if (typeof v['admin-audience'] === 'string' && v['admin-audience']) out.adminAudience = v['admin-audience'];
+  if (typeof v['admin-port'] === 'number') out.adminListener = true;
   if (typeof v['max-handshakes-per-ip'] === 'number') out.maxHandshakesPerIp = v['max-handshakes-per-ip'];
   if (typeof v['presence-ttl'] === 'number') out.presenceTtlSec = v['presence-ttl'];
   return out;
