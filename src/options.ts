@@ -89,11 +89,14 @@ function defaultEnv(): Record<string, string | undefined> {
   return p?.env ?? {};
 }
 
+/** Route objects or loaded route files, each validated (errors name file, field and reason). */
+export function resolveRoutes(list: GatewayOptions['routes']): ResolvedRoute[] {
+  return list.map((r, i) => ('source' in r && 'route' in r ? resolveRoute(r.route, r.source) : resolveRoute(r, `routes[${i}]`)));
+}
+
 export function resolveOptions(o: GatewayOptions): ResolvedOptions {
   if (!Array.isArray(o.routes)) throw new Error('options.routes: expected a list of routes');
-  const routes = o.routes.map((r, i) =>
-    'source' in r && 'route' in r ? resolveRoute(r.route, r.source) : resolveRoute(r, `routes[${i}]`),
-  );
+  const routes = resolveRoutes(o.routes);
   const env = o.env ?? defaultEnv();
   const num = (name: string, v: number | undefined, d: number) => {
     if (v === undefined) return d;

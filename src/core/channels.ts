@@ -31,6 +31,12 @@ export interface Channels extends ChannelHooks {
   presence(channel: string): Promise<PresenceUser[]>;
   /** Close a connection on whichever instance holds it; true when one reported it closed within `waitMs`. */
   closeRemote(connId: string, code: number, reason: string, waitMs?: number): Promise<boolean>;
+  /**
+   * The instance is draining: members leaving no longer write presence or announce `leave`
+   * one by one (with thousands of members that is quadratic work); other instances see them go
+   * with the lease renewals, and the entries are removed as channels empty and at dispose.
+   */
+  quiesce(): void;
   dispose(): Promise<void>;
 }
 
@@ -180,6 +186,7 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
 
   let control: Promise<(() => Promise<void>) | undefined> | undefined;
   const closeReplies = new Map<string, () => void>();
+  let quiet = false;
   function ensureControl(): void {
     if (control) return;
     control = store.pubsub
@@ -238,7 +245,10 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
     leave(session) {
       const channel = session.channel!;
       const user = session.userId ?? `anon:${session.id.slice(0, 8)}`;
-      if (session.route.presence) {
+      if (session.route.presence && quiet) {
+        leases.remove(channel, session.id);
+        if (!leases.local.has(channel)) leases.write(channel).catch(() => {});
+      } else if (session.route.presence) {
         leases.remove(channel, session.id);
         void (async () => {
           try {
@@ -309,6 +319,10 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
       } finally {
         closeReplies.delete(connId);
       }
+    },
+
+    quiesce() {
+      quiet = true;
     },
 
     async dispose() {

@@ -23,7 +23,8 @@ import type { RouteRuntime } from './route-runtime.ts';
 
 export interface UpgradeDeps {
   opts: ResolvedOptions;
-  router: Router;
+  /** The current route table (SIGHUP swaps it; a handshake uses the one it matched against). */
+  router(): Router;
   registry: Registry;
   metrics: GatewayMetrics;
   channels: Channels | undefined;
@@ -51,7 +52,7 @@ function routedPath(c: Context, pathname: string): string {
 }
 
 export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
-  const { opts, router, registry, metrics, channels, perRoute } = deps;
+  const { opts, registry, metrics, channels, perRoute } = deps;
   const { log } = opts;
   const handshakesPerIp = new Map<string, number>();
   let inFlight = 0;
@@ -59,7 +60,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
   const handler = async (c: Context, next: Next): Promise<Response | void> => {
     const request = c.req.raw;
     const url = new URL(request.url);
-    const match = router.match(routedPath(c, url.pathname));
+    const match = deps.router().match(routedPath(c, url.pathname));
     // Not ours: a route the application added next to the gateway may take it; else JSON 404.
     if (!match) return next();
     const { route, params } = match;

@@ -12,7 +12,14 @@ import { RouteError } from './schema.ts';
 
 const EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
-export async function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
+let generation = 0;
+
+/**
+ * `fresh`: import every file anew (SIGHUP reload), past the module cache. Helper modules the
+ * route files import themselves stay cached.
+ */
+export async function loadRouteFiles(dir: string, o: { fresh?: boolean } = {}): Promise<LoadedRoute[]> {
+  const suffix = o.fresh ? `?reload=${++generation}` : '';
   const abs = resolve(dir);
   let names: string[];
   try {
@@ -27,7 +34,7 @@ export async function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
     const file = join(abs, name);
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      mod = (await import(pathToFileURL(file).href + suffix)) as { default?: unknown };
     } catch (err) {
       throw new Error(`${file}: cannot load: ${(err as Error).message}`);
     }

@@ -68,27 +68,54 @@ export async function startGateway(runtime: RuntimeAdapter, argv: string[], labe
   }
 }
 
-/** SIGTERM/SIGINT: drain, stop the listener, exit 0 (hard deadline included). */
-export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<void> | void, o: { windowMs?: number; deadlineMs?: number } = {}): void {
+/**
+ * SIGTERM/SIGINT: drain, stop the listener, exit 0 — at `deadlineMs` at the latest, whatever is
+ * unfinished (the drain yields between batches, so the exit timer fires on time).
+ * SIGHUP: re-read the route folder (`routesDir`); a valid table is swapped in, a broken one is
+ * logged (file, field, reason) and the old table stays. No signal kills the process undrained.
+ */
+export function drainOnSignals(
+  app: GatewayApp,
+  closeListener: () => Promise<void> | void,
+  o: { windowMs?: number; deadlineMs?: number; routesDir?: string } = {},
+): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     const windowMs = o.windowMs ?? 5000;
     const deadlineMs = o.deadlineMs ?? windowMs + 5000;
-    console.error(`${signal}: draining ${app.gateway.registry.size} connections over ${windowMs} ms`);
-    setTimeout(() => process.exit(0), deadlineMs + 2000);
-    await app.gateway.drain({ windowMs, deadlineMs });
-    await Promise.race([closeListener(), new Promise((r) => setTimeout(r, 1000))]);
-    await app.gateway.dispose().catch(() => {});
+    console.error(`${signal}: draining ${app.gateway.registry.size} connections over ${windowMs} ms (exit by ${deadlineMs} ms)`);
+    setTimeout(() => {
+      console.error(`${signal}: drain deadline reached, exiting`);
+      process.exit(0);
+    }, deadlineMs);
+    // The drain's own deadline leaves a moment to stop the listener and release the store.
+    await app.gateway.drain({ windowMs: Math.min(windowMs, deadlineMs), deadlineMs: Math.max(0, deadlineMs - Math.min(1000, deadlineMs / 5)) });
+    await Promise.race([closeListener(), new Promise((r) => setTimeout(r, 500))]);
+    await Promise.race([app.gateway.dispose().catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
     process.exit(0);
+  };
+  let reloading = false;
+  const reload = async () => {
+    if (stopping || reloading || o.routesDir === undefined) return;
+    reloading = true;
+    try {
+      const n = await app.gateway.reload(await loadRouteFiles(o.routesDir, { fresh: true }));
+      console.error(`SIGHUP: route table reloaded from ${o.routesDir} (${n} routes)`);
+    } catch (err) {
+      console.error(`SIGHUP: route table NOT reloaded, the old one stays: ${(err as Error).message}`);
+    } finally {
+      reloading = false;
+    }
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => void reload());
 }
 
 /** The drain window and deadline from the settings table. */
-export function drainFromSettings(v: SettingValues): { windowMs: number; deadlineMs: number } {
+export function drainFromSettings(v: SettingValues): { windowMs: number; deadlineMs: number; routesDir: string } {
   const windowMs = (v['drain-window'] as number | undefined) ?? 5000;
-  return { windowMs, deadlineMs: Math.max(windowMs, (v['drain-deadline'] as number | undefined) ?? windowMs + 5000) };
+  return { windowMs, deadlineMs: Math.max(windowMs, (v['drain-deadline'] as number | undefined) ?? windowMs + 5000), routesDir: String(v.routes ?? 'routes') };
 }

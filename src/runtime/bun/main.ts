@@ -25,6 +25,10 @@ const server = Bun.serve({
   // Above every route's own cap, so the core closes a slow client (4408) before Bun would.
   websocket: bunWebSocketHandlers({ maxPayloadLength, backpressureLimit: Math.max(...routes.map((r) => r.maxBufferedBytes)) + maxPayloadLength + (1 << 20) }),
 });
-drainOnSignals(app, () => server.stop(), drainFromSettings(opts.settings));
+// --admin-port: /_wsgate/* and /metrics on their own listener.
+const adminApp = app.gateway.adminApp;
+const admin = adminApp ? Bun.serve({ port: opts.settings['admin-port'], hostname: String(opts.settings['admin-host']), fetch: (req: Request) => adminApp.fetch(req) }) : undefined;
+if (admin) console.error(`wsgate admin listening on http://${String(opts.settings['admin-host'])}:${admin.port} (/_wsgate/*, /metrics)`);
+drainOnSignals(app, async () => void (await Promise.all([server.stop(), admin?.stop()])), drainFromSettings(opts.settings));
 const host = opts.host === '0.0.0.0' ? '127.0.0.1' : opts.host;
 console.error(`wsgate listening on ws://${host}:${server.port} (bun, ${routes.length} routes)`);

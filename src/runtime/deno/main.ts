@@ -24,4 +24,13 @@ const server = Deno.serve(
   },
   (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr } satisfies DenoEnv),
 );
-drainOnSignals(app, () => server.shutdown(), drainFromSettings(opts.settings));
+// --admin-port: /_wsgate/* and /metrics on their own listener.
+const adminApp = app.gateway.adminApp;
+const adminHost = String(opts.settings['admin-host']);
+const admin = adminApp
+  ? Deno.serve(
+      { port: opts.settings['admin-port'] as number, hostname: adminHost, onListen: ({ port }) => console.error(`wsgate admin listening on http://${adminHost}:${port} (/_wsgate/*, /metrics)`) },
+      (req) => adminApp.fetch(req),
+    )
+  : undefined;
+drainOnSignals(app, async () => void (await Promise.all([server.shutdown(), admin?.shutdown()])), drainFromSettings(opts.settings));

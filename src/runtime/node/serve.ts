@@ -145,6 +145,6 @@ export function serveAdmin(adminApp: { fetch: (req: Request) => Response | Promi
  * SIGTERM/SIGINT: readiness fails and new upgrades get 503 at once, open connections are closed
  * with 1001 spread over `windowMs`, and the process exits 0 by `deadlineMs` at the latest (I1–I4).
  */
-export function handleSignals(app: GatewayApp, node: NodeServer, o: { windowMs?: number; deadlineMs?: number } = {}, admin?: { close(): Promise<void> }): void {
+export function handleSignals(app: GatewayApp, node: NodeServer, o: { windowMs?: number; deadlineMs?: number; routesDir?: string } = {}, admin?: { close(): Promise<void> }): void {
   drainOnSignals(app, () => Promise.all([node.close(), admin?.close()]).then(() => {}), o);
 }
