@@ -31,7 +31,8 @@ const TOKEN_FLAGS = `  --sub ID        the token's subject [dev-user]
   --claim k=v     an extra claim (value parsed as JSON when it is JSON); repeatable`;
 
 const AUTH_ENV = `Token verification (environment): JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE;
-admin API: WSGATE_ADMIN_SECRET.`;
+admin API (off unless this or --admin-audience is set): WSGATE_ADMIN_SECRET; /metrics token: WSGATE_METRICS_TOKEN.
+Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the routes folder.`;
 
 const USAGE = `Usage:
 ${Object.values(COMMANDS)
