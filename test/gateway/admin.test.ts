@@ -74,7 +74,7 @@ async function startCli(flags: string[], env: Record<string, string> = {}) {
   const dir = tmpRoutes({ 'chat.mjs': `export default ${JSON.stringify(HUB)};` });
   const port = await freePort();
   const p = run(['start', '--routes', dir, '--port', String(port), '--host', '127.0.0.1', ...flags], { env: childEnv({ LOG_LEVEL: 'warn', ...env }) });
-  await p.waitFor(/wsgate listening on/, 60_000);
+  await p.waitFor(/wsgate listening on/);
   return { p, port, base: `http://127.0.0.1:${port}` };
 }
 
@@ -82,7 +82,7 @@ describe('admin listener (real process)', () => {
   it('--admin-port serves /_wsgate/* and /metrics there only; the public listener answers 404 for them', async () => {
     const adminPort = await freePort();
     const { p, base } = await startCli(['--admin-port', String(adminPort)], { WSGATE_ADMIN_SECRET: SECRET });
-    await p.waitFor(/wsgate admin listening on http:\/\/127\.0\.0\.1:\d+/, 30_000);
+    await p.waitFor(/wsgate admin listening on http:\/\/127\.0\.0\.1:\d+/);
     const admin = `http://127.0.0.1:${adminPort}`;
     expect((await fetch(`${base}/_wsgate/users/u/connections`, { headers: bearer(SECRET) })).status).toBe(404);
     expect((await fetch(`${base}/metrics`)).status).toBe(404);

@@ -21,7 +21,7 @@ async function lowFdGateway(upstream: string, flags: string[] = []) {
   const port = await freePort();
   const cmd = [process.execPath, BIN, 'start', '--routes', dir, '--port', String(port), '--host', '127.0.0.1', ...flags].map((a) => `'${a}'`).join(' ');
   const p = run(['-c', `ulimit -n ${FD_LIMIT} && exec ${cmd}`], { command: 'bash', env: childEnv({ LOG_LEVEL: 'warn' }) });
-  await p.waitFor(/wsgate listening on/, 60_000);
+  await p.waitFor(/wsgate listening on/);
   return { p, port };
 }
 

@@ -15,7 +15,7 @@ const HUB = 'export default { path: "/chat/:room", channel: "room:{room}", heart
 async function start(command: 'start' | 'dev', host: string) {
   const port = await freePort();
   const p = run([command, '--routes', tmpRoutes({ 'chat.mjs': HUB }), '--port', String(port), '--host', host], { env: childEnv({ LOG_LEVEL: 'warn' }) });
-  await p.waitFor(/wsgate listening on/, 60_000);
+  await p.waitFor(/wsgate listening on/);
   return port;
 }
 
