@@ -30,8 +30,9 @@ export async function drainSessions({ registry, clock, inFlight, windowMs, deadl
   for (;;) {
     const elapsed = clock.now() - started;
     if (elapsed >= deadlineMs || (registry.size === 0 && inFlight() === 0 && next >= sessions.length)) break;
-    // Connection i is due at i × window / n (the first at once, the last one step before the window ends).
-    const due = windowMs <= 0 ? sessions.length : Math.min(sessions.length, Math.floor((sessions.length * elapsed) / windowMs) + 1);
+    // Connection i is due at i × window / (n − 1): the first at once, the last as the window ends.
+    const n = sessions.length;
+    const due = windowMs <= 0 || n < 2 ? n : Math.min(n, Math.floor(((n - 1) * elapsed) / windowMs) + 1);
     const budgetEnd = performance.now() + BUDGET_MS;
     while (next < due && performance.now() < budgetEnd) sessions[next++]!.close(1001, REASON, 'drain');
     await yieldNow();
