@@ -22,6 +22,7 @@ import type { Payload } from './leg.ts';
 import { PresenceLeases, type PresenceUser } from './presence.ts';
 import type { Registry } from './registry.ts';
 import type { ChannelHooks, Session } from './session.ts';
+import { createRemoteClose } from './remote-close.ts';
 import { CONTROL, decoder, encoder, fromBase64, toBase64, topic, type Wire } from './channel-wire.ts';
 
 export interface Channels extends ChannelHooks {
@@ -31,11 +32,7 @@ export interface Channels extends ChannelHooks {
   presence(channel: string): Promise<PresenceUser[]>;
   /** Close a connection on whichever instance holds it; true when one reported it closed within `waitMs`. */
   closeRemote(connId: string, code: number, reason: string, waitMs?: number): Promise<boolean>;
-  /**
-   * The instance is draining: members leaving no longer write presence or announce `leave`
-   * one by one (with thousands of members that is quadratic work); other instances see them go
-   * with the lease renewals, and the entries are removed as channels empty and at dispose.
-   */
+  /** Draining: leaving members no longer write presence or announce `leave` one by one (quadratic with thousands); leases go as channels empty and at dispose. */
   quiesce(): void;
   dispose(): Promise<void>;
 }
@@ -185,19 +182,13 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
   storeUp.v = store.health() === 'ok' ? 1 : 0;
 
   let control: Promise<(() => Promise<void>) | undefined> | undefined;
-  const closeReplies = new Map<string, () => void>();
+  const remoteClose = createRemoteClose({ store, registry, clock, instance });
   let quiet = false;
   function ensureControl(): void {
     if (control) return;
     control = store.pubsub
       .subscribe(CONTROL, (raw) => {
-        const w = JSON.parse(raw) as Wire;
-        if (w.k === 'cr' && w.to === instance && w.c) closeReplies.get(w.c)?.();
-        const s = w.k === 'c' && w.c ? registry.byId.get(w.c) : undefined;
-        if (s) {
-          s.close(w.code ?? 4903, w.reason ?? '', 'admin');
-          store.pubsub.publish(CONTROL, JSON.stringify({ k: 'cr', i: instance, to: w.i, c: w.c })).catch(() => {});
-        }
+        remoteClose.onControl(JSON.parse(raw) as Wire);
       })
       .catch(() => {
         control = undefined; // retried by the sweep timer while the broker is down
@@ -305,20 +296,7 @@ export function createChannels(deps: { store: Store; registry: Registry; log: Lo
         return true;
       }
       await control;
-      // The instance that holds it answers; no answer in time means no instance has it.
-      const replied = new Promise<boolean>((resolve) => {
-        const timer = clock.setTimeout(() => resolve(false), waitMs);
-        closeReplies.set(connId, () => {
-          clock.clearTimeout(timer);
-          resolve(true);
-        });
-      });
-      try {
-        await store.pubsub.publish(CONTROL, JSON.stringify({ k: 'c', i: instance, c: connId, code, reason }));
-        return await replied;
-      } finally {
-        closeReplies.delete(connId);
-      }
+      return remoteClose.request(connId, code, reason, waitMs);
     },
 
     quiesce() {
