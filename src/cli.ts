@@ -133,7 +133,8 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const ws = certFile ? 'wss' : 'ws';
   const http = certFile ? 'https' : 'http';
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''})`);
+  const cap = app.gateway.options.maxConnections;
+  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''}, max ${cap} connections)`);
   if (admin) console.error(`wsgate admin listening on http://${String(settings['admin-host'])}:${admin.port} (/_wsgate/*, /metrics)`);
   if (dev) {
     const token = await mintToken(env.JWT_SECRET!, 'dev-user', 3600);

@@ -54,7 +54,9 @@ async function metric(port: number, re: RegExp): Promise<number> {
 describe('file descriptors exhausted', () => {
   it('the default connection cap follows the fd limit: past it 503 overloaded + Retry-After, never 502, never a reset', async () => {
     const up = await startUpstream();
-    const { port } = await lowFdGateway(up.url);
+    const { p, port } = await lowFdGateway(up.url);
+    // The cap it derived is printed at start.
+    expect(p.stderr()).toContain(`max ${maxConnectionsForFdLimit(FD_LIMIT)} connections`);
     const token = await hs();
     const outcomes: Outcome[] = [];
     for (let i = 0; i < 90; i++) outcomes.push(await attempt(`ws://127.0.0.1:${port}/svc?token=${token}`));
