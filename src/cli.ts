@@ -11,7 +11,7 @@ import { createNodeAdapter } from './runtime/node/adapter.ts';
 import { loadRouteFiles } from './runtime/node/load-routes.ts';
 import { resolveRoute } from './routing/schema.ts';
 import { Router } from './routing/router.ts';
-import { handleSignals, serveNode } from './runtime/node/serve.ts';
+import { handleSignals, serveAdmin, serveNode } from './runtime/node/serve.ts';
 import { drainFromSettings, gatewayOptionsFromSettings, storeFromSettings } from './runtime/entry.ts';
 import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError } from './cli-options.ts';
 import { resolveAuth } from './auth/index.ts';
@@ -29,7 +29,8 @@ const TOKEN_FLAGS = `  --sub ID        the token's subject [dev-user]
   --claim k=v     an extra claim (value parsed as JSON when it is JSON); repeatable`;
 
 const AUTH_ENV = `Token verification (environment): JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE;
-admin API: WSGATE_ADMIN_SECRET.`;
+admin API (off unless this or --admin-audience is set): WSGATE_ADMIN_SECRET; /metrics token: WSGATE_METRICS_TOKEN.
+Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the routes folder.`;
 
 const USAGE = `Usage:
 ${Object.values(COMMANDS)
@@ -114,7 +115,14 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   let node;
   try {
     const proxyProtocol = settings['proxy-protocol'] === true;
-    node = await serveNode(app, { port, host, proxyProtocol, ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}) });
+    node = await serveNode(app, {
+      port,
+      host,
+      proxyProtocol,
+      headersTimeoutMs: settings['headers-timeout'] as number,
+      maxHeaderBytes: settings['max-header-bytes'] as number,
+      ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
+    });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${host} is already in use: pick another with --port N (or PORT=N), or stop what listens there`);
@@ -122,12 +130,15 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
     if (code === 'EADDRNOTAVAIL') throw new UsageError(`--host ${host}: not an address of this machine`);
     throw err;
   }
-  handleSignals(app, node, { ...drainFromSettings(settings), ...(store ? { store } : {}) });
+  const admin = app.gateway.adminApp ? await serveAdmin(app.gateway.adminApp, settings['admin-port'] as number, String(settings['admin-host'])) : undefined;
+  handleSignals(app, node, { ...drainFromSettings(settings), loadRoutes: loadRouteFiles, ...(store ? { store } : {}) }, admin);
   const ws = certFile ? 'wss' : 'ws';
   const http = certFile ? 'https' : 'http';
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const behind = settings['proxy-protocol'] === true ? ', PROXY protocol' : '';
-  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''}${behind})`);
+  const cap = app.gateway.options.maxConnections;
+  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''}, max ${cap} connections${behind})`);
+  if (admin) console.error(`wsgate admin listening on http://${String(settings['admin-host'])}:${admin.port} (/_wsgate/*, /metrics)`);
   if (dev) {
     const token = await mintToken(env.JWT_SECRET!, 'dev-user', 3600);
     const first = app.gateway.options.routes.find((r) => r.upstreams.length > 0 && !r.path.includes(':')) ?? app.gateway.options.routes[0]!;

@@ -38,6 +38,7 @@ export const ERROR_TABLE = {
   token_not_yet_valid: { status: 401, message: 'Token is not valid yet' },
   token_claim_invalid: { status: 401, message: 'Token claim check failed' },
   token_forbidden: { status: 403, message: 'Token is valid but not allowed on this route' },
+  claim_unsendable: { status: 400, message: 'A claim cannot be sent to the upstream as a header' },
   jwks_unavailable: { status: 503, message: 'Signing keys are unavailable' },
   // Capacity (RELIABILITY D, I)
   too_many_connections: { status: 429, close: 4429, message: 'Too many connections' },
@@ -57,6 +58,7 @@ export const ERROR_TABLE = {
   kicked: { status: 403, close: 4903, message: 'Connection closed by an administrator' },
   store_unavailable: { status: 503, message: 'The channel store is unavailable' },
   admin_unauthorized: { status: 401, message: 'Admin credential required' },
+  body_too_large: { status: 413, message: 'Request body too large' },
   bad_request: { status: 400, message: 'Bad request' },
   internal: { status: 500, close: 1011, message: 'Internal gateway error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -15,12 +15,13 @@ import type { SessionDeps } from './core/session.ts';
 import { errorResponse, GatewayError, toGatewayError } from './errors.ts';
 import { mountAdminApi } from './http/admin.ts';
 import { mountDemo } from './http/demo.ts';
-import { mountProbes } from './http/probes.ts';
+import { mountMetrics, mountProbes } from './http/probes.ts';
 import { hmacDeps, prepareRoute, type RouteRuntime } from './http/route-runtime.ts';
 import { createUpgradeHandler } from './http/upgrade.ts';
 import { createGatewayMetrics } from './metrics.ts';
-import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.ts';
+import { resolveOptions, resolveRoutes, type GatewayOptions, type ResolvedOptions } from './options.ts';
 import { Router } from './routing/router.ts';
+import { drainSessions } from './core/drain.ts';
 import type { ResolvedRoute } from './routing/schema.ts';
 import { createMemoryStore } from './store/memory.ts';
 
@@ -40,18 +41,26 @@ export interface GatewayControl {
   publish(channel: string, data: string): Promise<number>;
   /** Close a connection by id. */
   closeConnection(id: string, code?: number, reason?: string): boolean;
+  /**
+   * Swap in a new route table (SIGHUP): validated and prepared in full first, then swapped in
+   * one step; on any error it throws (naming file, field and reason) and the old table stays.
+   * Open connections keep the route they were accepted on. Resolves with the route count.
+   */
+  reload(routes: GatewayOptions['routes']): Promise<number>;
   /** Prepare keys (JWKS) and the store; resolves when ready. */
   warm(): Promise<void>;
   /** Release timers and the store. */
   dispose(): Promise<void>;
+  /** With `adminListener`: the app serving `/_wsgate/*` and `/metrics` (give it its own port). */
+  readonly adminApp: Hono | undefined;
 }
 
 export type GatewayApp = Hono & { gateway: GatewayControl };
 
-/** Admin tokens are verified with the gateway-wide keys, when there are any. */
+/** Admin tokens are verified with the gateway-wide keys, when there are any, and must carry the admin audience. */
 function adminVerifier(opts: ResolvedOptions): Verifier | undefined {
   try {
-    const auth = resolveAuth(undefined, opts.env, 'gateway-wide auth (admin API)');
+    const auth = resolveAuth({ audience: opts.adminAudience }, opts.env, 'gateway-wide auth (admin API)');
     return auth ? createVerifier(auth, hmacDeps(opts)) : undefined;
   } catch {
     return undefined;
@@ -61,7 +70,7 @@ function adminVerifier(opts: ResolvedOptions): Verifier | undefined {
 export function createGateway(input: GatewayOptions): GatewayApp {
   const opts = resolveOptions(input);
   const { log, clock } = opts;
-  const router = new Router(opts.routes);
+  let router = new Router(opts.routes);
   const registry = new Registry();
   const heartbeat = new HeartbeatScheduler(clock);
   const deadlines = new Deadlines(clock);
@@ -85,16 +94,25 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   };
 
   const app = new Hono() as GatewayApp;
-  mountProbes(app, { isDraining: () => draining, store, metrics, registry, verifiers: () => [...perRoute.values()].map((r) => r.verifier) });
-  if (opts.devPage) mountDemo(app, { secret: opts.env.JWT_SECRET });
-  mountAdminApi(app, { channels, registry, adminSecret: opts.adminSecret, verifier: adminVerifier(opts) });
-  const upgrade = createUpgradeHandler({ opts, router, registry, metrics, channels, perRoute, sessionDeps, isDraining: () => draining });
+  const adminApp = opts.adminListener ? new Hono() : undefined;
+  const probeDeps = { isDraining: () => draining, store, metrics, registry, verifiers: () => router.routes.map((r) => perRoute.get(r)?.verifier) };
+  mountProbes(app, probeDeps);
+  mountMetrics(adminApp ?? app, probeDeps, opts.metricsToken);
+  if (opts.devPage) mountDemo(app, { secret: opts.env.JWT_SECRET, peer: (c) => opts.runtime?.remoteAddress?.(c.req.raw, c.env) });
+  // Off unless configured: with no secret and no admin audience, /_wsgate/* is a 404.
+  if (opts.adminEnabled) mountAdminApi(adminApp ?? app, { channels, registry, adminSecret: opts.adminSecret, verifier: adminVerifier(opts) });
+  if (adminApp) {
+    adminApp.onError((err) => errorResponse(toGatewayError(err)));
+    adminApp.notFound(() => errorResponse(new GatewayError('not_found', 'Not an admin path')));
+  }
+  const upgrade = createUpgradeHandler({ opts, router: () => router, registry, metrics, channels, perRoute, sessionDeps, isDraining: () => draining });
   app.all('*', upgrade);
 
   app.onError((err) => errorResponse(toGatewayError(err)));
   app.notFound(() => errorResponse(new GatewayError('not_found')));
 
   const control: GatewayControl = {
+    adminApp,
     options: opts,
     registry,
     metrics,
@@ -105,12 +123,21 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     async drain({ windowMs = 5000, deadlineMs = windowMs + 5000 } = {}) {
       draining = true;
       metrics.draining.set({}, 1);
-      const sessions = [...registry.byId.values()];
-      const step = sessions.length > 1 ? windowMs / sessions.length : 0;
-      sessions.forEach((s, i) => clock.setTimeout(() => s.close(1001, 'Gateway is shutting down', 'drain'), i * step));
-      const started = clock.now();
-      while ((registry.size > 0 || upgrade.inFlight > 0) && clock.now() - started < deadlineMs) await new Promise<void>((r) => clock.setTimeout(r, 50));
-      for (const s of registry.byId.values()) s.close(1001, 'Gateway is shutting down', 'drain');
+      channels?.quiesce();
+      await drainSessions({ registry, clock, inFlight: () => upgrade.inFlight, windowMs, deadlineMs });
+    },
+    async reload(input) {
+      if (!Array.isArray(input)) throw new Error('routes: expected a list of routes');
+      const routes = resolveRoutes(input);
+      const next = new Router(routes);
+      if (!store && routes.some((r) => r.channel !== undefined)) throw new Error('a route with a channel needs a store: restart the gateway to add the first one');
+      const prepared = new Map(routes.map((r) => [r, prepareRoute(r, opts, metrics)] as const));
+      for (const rt of prepared.values()) await rt.verifier?.warm().catch(() => {});
+      // One step: a handshake sees either the old table or the new one, never a mix.
+      for (const [r, rt] of prepared) perRoute.set(r, rt);
+      router = next;
+      opts.routes = routes;
+      return routes.length;
     },
     publish: (channel, data) => (channels ? channels.publish(channel, data) : Promise.reject(new GatewayError('store_unavailable', 'No route has a channel'))),
     closeConnection(id, code = 4903, reason = 'Closed by an administrator') {

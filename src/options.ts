@@ -25,11 +25,30 @@ export interface GatewayOptions {
   env?: Record<string, string | undefined>;
   /** Presence and broadcast store. @default a memory store, created when a route has a channel */
   store?: Store;
-  /** Secret for the `/_wsgate` admin API (Bearer). @default env WSGATE_ADMIN_SECRET */
+  /**
+   * Secret for the `/_wsgate` admin API (Bearer). Setting it (or `adminAudience`) turns the admin
+   * API on; with neither, `/_wsgate/*` answers 404. @default env WSGATE_ADMIN_SECRET
+   */
   adminSecret?: string;
+  /**
+   * The `aud` an admin JWT must carry (besides `scope: wsgate:admin`, verified with the
+   * gateway-wide keys). Setting it turns the admin API on. Ordinary tokens never carry it.
+   * @default env WSGATE_ADMIN_AUDIENCE, else 'wsgate-admin'
+   */
+  adminAudience?: string;
+  /**
+   * Serve the admin API and `/metrics` on `app.gateway.adminApp` (a second listener) instead of
+   * the public app, which then answers 404 for them. @default false
+   */
+  adminListener?: boolean;
+  /** Bearer token `/metrics` requires. @default env WSGATE_METRICS_TOKEN, else none (open) */
+  metricsToken?: string;
   /** @default 'info' */
   log?: Logger | LogLevel;
-  /** Global cap on open connections; past it handshakes get 503 + Retry-After. @default 100000 */
+  /**
+   * Global cap on open connections; past it handshakes get 503 + Retry-After. The `wsgate`
+   * entry points default it from the process's file-descriptor limit. @default 100000
+   */
   maxConnections?: number;
   /** Concurrent handshakes in flight per client IP (A13). @default 64 */
   maxHandshakesPerIp?: number;
@@ -60,6 +79,11 @@ export interface ResolvedOptions {
   env: Record<string, string | undefined>;
   store: Store | undefined;
   adminSecret: string | undefined;
+  /** True when a secret or an admin audience is configured. */
+  adminEnabled: boolean;
+  adminAudience: string;
+  adminListener: boolean;
+  metricsToken: string | undefined;
   log: Logger;
   maxConnections: number;
   maxHandshakesPerIp: number;
@@ -81,23 +105,32 @@ function defaultEnv(): Record<string, string | undefined> {
   return p?.env ?? {};
 }
 
+/** Route objects or loaded route files, each validated (errors name file, field and reason). */
+export function resolveRoutes(list: GatewayOptions['routes']): ResolvedRoute[] {
+  return list.map((r, i) => ('source' in r && 'route' in r ? resolveRoute(r.route, r.source) : resolveRoute(r, `routes[${i}]`)));
+}
+
 export function resolveOptions(o: GatewayOptions): ResolvedOptions {
   if (!Array.isArray(o.routes)) throw new Error('options.routes: expected a list of routes');
-  const routes = o.routes.map((r, i) =>
-    'source' in r && 'route' in r ? resolveRoute(r.route, r.source) : resolveRoute(r, `routes[${i}]`),
-  );
+  const routes = resolveRoutes(o.routes);
   const env = o.env ?? defaultEnv();
   const num = (name: string, v: number | undefined, d: number) => {
     if (v === undefined) return d;
     if (!Number.isInteger(v) || v < 1) throw new Error(`options.${name}: expected a positive integer, got ${v}`);
     return v;
   };
+  const adminSecret = o.adminSecret ?? (env.WSGATE_ADMIN_SECRET || undefined);
+  const audience = o.adminAudience ?? env.WSGATE_ADMIN_AUDIENCE;
   return {
     routes,
     runtime: o.runtime,
     env,
     store: o.store,
-    adminSecret: o.adminSecret ?? env.WSGATE_ADMIN_SECRET,
+    adminSecret,
+    adminEnabled: Boolean(adminSecret) || Boolean(audience),
+    adminAudience: audience || 'wsgate-admin',
+    adminListener: o.adminListener ?? false,
+    metricsToken: o.metricsToken ?? (env.WSGATE_METRICS_TOKEN || undefined),
     log: typeof o.log === 'object' ? o.log : createLogger(o.log ?? 'info'),
     maxConnections: num('maxConnections', o.maxConnections, 100_000),
     maxHandshakesPerIp: num('maxHandshakesPerIp', o.maxHandshakesPerIp, 64),

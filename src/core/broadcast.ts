@@ -19,6 +19,7 @@ import { Outbox, OUTBOX_SETTLE_MS } from './outbox.ts';
 import type { Payload, SharedFrame } from './leg.ts';
 import type { Registry } from './registry.ts';
 import type { Session } from './session.ts';
+import { createRemoteClose } from './remote-close.ts';
 import { CONTROL, decoder, encoder, fromBase64, toBase64, topic, type Wire } from './channel-wire.ts';
 
 export interface BroadcastDeps {
@@ -60,7 +61,8 @@ export interface Broadcast {
   publish(channel: string, data: string): Promise<Published>;
   /** Send a wire message to the other instances (best effort, logged on failure). */
   send(channel: string, w: Wire): Promise<void>;
-  closeRemote(connId: string, code: number, reason: string): Promise<void>;
+  /** Close a connection on whichever instance holds it; true when one reported it closed within `waitMs`. */
+  closeRemote(connId: string, code: number, reason: string, waitMs?: number): Promise<boolean>;
   /** Retry failed subscriptions (channels with local members, and the control topic). */
   maintain(channels: Iterable<string>): void;
   dispose(): Promise<void>;
@@ -239,13 +241,11 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
   }
 
   let control: Promise<(() => Promise<void>) | undefined> | undefined;
+  const remoteClose = createRemoteClose({ store, registry, clock: deps.clock, instance });
   function ensureControl(): void {
     if (control) return;
     control = store.pubsub
-      .subscribe(CONTROL, (raw) => {
-        const w = JSON.parse(raw) as Wire;
-        if (w.k === 'c' && w.c) registry.byId.get(w.c)?.close(w.code ?? 4903, w.reason ?? '', 'admin');
-      })
+      .subscribe(CONTROL, (raw) => remoteClose.onControl(JSON.parse(raw) as Wire))
       .catch(() => {
         control = undefined; // retried by maintain() while the broker is down
         return undefined;
@@ -278,10 +278,14 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
     joined(session, recover) {
       if (deps.historyOf(session.channel!)) void history.join(session.channel!, session, recover).catch((err) => warn('history_join_failed', err));
     },
-    async closeRemote(connId, code, reason) {
+    async closeRemote(connId, code, reason, waitMs = 2000) {
       const local = registry.byId.get(connId);
-      if (local) return local.close(code, reason, 'admin');
-      await store.pubsub.publish(CONTROL, JSON.stringify({ k: 'c', i: instance, c: connId, code, reason }));
+      if (local) {
+        local.close(code, reason, 'admin');
+        return true;
+      }
+      await control;
+      return remoteClose.request(connId, code, reason, waitMs);
     },
     maintain(channels) {
       ensureControl();

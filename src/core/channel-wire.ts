@@ -4,8 +4,9 @@
  * connection wherever it is). Binary payloads travel as base64.
  */
 export interface Wire {
-  k: 'm' | 'p' | 'c' | 'g'; // message, presence delta, control, gap notice (an outbox lost messages)
+  k: 'm' | 'p' | 'c' | 'cr' | 'g'; // message, presence delta, close request, close reply, gap notice (an outbox lost messages)
   i: string; // instance
+  to?: string; // close reply: the instance that asked
   from?: string; // user
   c?: string; // sender connection
   d?: string; // text data

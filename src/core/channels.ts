@@ -37,8 +37,10 @@ export interface Channels extends ChannelHooks {
   /** Publish from the server side, with everything the publish API answers. */
   publishMessage(channel: string, data: string): Promise<PublishResult>;
   presence(channel: string): Promise<PresenceUser[]>;
-  /** Close a connection on whichever instance holds it. */
-  closeRemote(connId: string, code: number, reason: string): Promise<void>;
+  /** Close a connection on whichever instance holds it; true when one reported it closed within `waitMs`. */
+  closeRemote(connId: string, code: number, reason: string, waitMs?: number): Promise<boolean>;
+  /** Draining: leaving members no longer write presence or announce `leave` one by one (quadratic with thousands); leases go as channels empty and at dispose. */
+  quiesce(): void;
   dispose(): Promise<void>;
 }
 
@@ -123,7 +125,10 @@ export function createChannels(deps: ChannelsDeps): Channels {
     publishMessage,
     publish: async (channel, data) => (await publishMessage(channel, data)).recipients,
     presence: (channel) => tracker.users(channel),
-    closeRemote: (connId, code, reason) => broadcast.closeRemote(connId, code, reason),
+    closeRemote: (connId, code, reason, waitMs) => broadcast.closeRemote(connId, code, reason, waitMs),
+    quiesce() {
+      tracker.quiet = true;
+    },
     async dispose() {
       clock.clearInterval(maintainTimer);
       await tracker.dispose();

@@ -97,7 +97,8 @@ export interface UpstreamRequest {
 /** Why an upstream dial failed, for the error mapping (502 vs 504). */
 export class UpstreamDialError extends Error {
   constructor(
-    readonly kind: 'unavailable' | 'rejected' | 'timeout',
+    /** `exhausted`: this process is out of file descriptors (EMFILE/ENFILE), not the upstream's fault. */
+    readonly kind: 'unavailable' | 'rejected' | 'timeout' | 'exhausted',
     message: string,
     readonly upstreamStatus?: number,
   ) {

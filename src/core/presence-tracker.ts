@@ -63,6 +63,9 @@ export class PresenceTracker {
     this.timers = [d.clock.setInterval(() => void this.renew(), Math.max(50, ttlMs / 4)), d.clock.setInterval(() => void this.sweep(), Math.max(50, ttlMs / 10))];
   }
 
+  /** Set when the instance drains (see leave). */
+  quiet = false;
+
   join(session: Session): void {
     const channel = session.channel!;
     const user = userOf(session);
@@ -92,6 +95,10 @@ export class PresenceTracker {
     const view = this.views.get(channel);
     view?.told.delete(session);
     view?.waiting.delete(session);
+    // Draining: no store write and no `leave` to the members still here, one by one (with
+    // thousands of members that is quadratic work); dispose() drops this instance's entries in
+    // one call, and other instances see the users go then.
+    if (this.quiet) return;
     const m = this.local.get(channel);
     if (session.route.presence && m?.delete(session.id)) {
       if (m.size === 0) this.local.delete(channel);

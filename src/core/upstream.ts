@@ -70,13 +70,39 @@ export function upstreamHeaders({ request, url, ip, forwarded, id, claims, route
   return headers;
 }
 
-/** Header values from claims: strings as they are, others as JSON; CR/LF never pass. */
+/** Longest claim header value sent (after encoding); past it the handshake gets 400 `claim_unsendable`. */
+export const MAX_CLAIM_HEADER_BYTES = 4096;
+
+/**
+ * The one encoding of a claim header value: visible ASCII other than `%` (0x21–0x7E) is sent as
+ * it is; every other character (space, `%`, controls, any non-ASCII) is percent-encoded as UTF-8.
+ * `decodeURIComponent(value)` always gives the claim back, and plain ids pass unchanged.
+ * Throws `claim_unsendable` for what has no UTF-8 form (a lone surrogate) or is too long.
+ */
+export function encodeClaimHeader(value: string, header: string): string {
+  let out = '';
+  for (const ch of value) {
+    const c = ch.charCodeAt(0);
+    if (c >= 0x21 && c <= 0x7e && c !== 0x25) out += ch;
+    else {
+      try {
+        out += encodeURIComponent(ch);
+      } catch {
+        throw new GatewayError('claim_unsendable', `Claim for ${header} is not valid Unicode`);
+      }
+    }
+    if (out.length > MAX_CLAIM_HEADER_BYTES) throw new GatewayError('claim_unsendable', `Claim for ${header} is over ${MAX_CLAIM_HEADER_BYTES} bytes`);
+  }
+  return out;
+}
+
+/** Header values from claims: strings as they are, others as JSON; each encoded by `encodeClaimHeader`. */
 export function claimHeaderValues(claims: Record<string, unknown>, map: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [claim, header] of Object.entries(map)) {
     const v = claims[claim];
     if (v === undefined || v === null) continue;
-    out[header] = (typeof v === 'string' ? v : JSON.stringify(v)).replace(/[\r\n\0]/g, ' ');
+    out[header] = encodeClaimHeader(typeof v === 'string' ? v : JSON.stringify(v), header);
   }
   return out;
 }
@@ -98,6 +124,10 @@ export async function dialWithFailover(
       );
     } catch (err) {
       last = err instanceof UpstreamDialError ? err : new UpstreamDialError('unavailable', String(err));
+      const errno = (err as { code?: string }).code;
+      if (errno === 'EMFILE' || errno === 'ENFILE') last = new UpstreamDialError('exhausted', String(err));
+      // Out of file descriptors is overload here, never an upstream failure (no failover either).
+      if (last.kind === 'exhausted') throw new GatewayError('overloaded', 'Gateway is out of file descriptors', { 'retry-after': '5' });
       onFailure(last.kind);
       const retryable = last.kind !== 'rejected' || (last.upstreamStatus ?? 500) >= 500;
       if (!retryable) break;

@@ -1,7 +1,9 @@
 /**
  * The server-side channel API under `/_wsgate`, behind an admin credential: either the shared
- * secret (`WSGATE_ADMIN_SECRET`) or a JWT, verified with the gateway-wide keys, whose `scope`
- * contains `wsgate:admin`.
+ * secret (`WSGATE_ADMIN_SECRET`) or a JWT, verified with the gateway-wide keys, whose `aud` is
+ * the admin audience (`WSGATE_ADMIN_AUDIENCE`, default `wsgate-admin`: a token minted for another
+ * service never opens it) and whose `scope` contains `wsgate:admin`. Mounted only when a secret
+ * or an admin audience is configured (see gateway.ts).
  *
  *   GET    /_wsgate/channels/:channel/presence   → { channel, users: [{ user, connections }], connections }
  *   POST   /_wsgate/channels/:channel/messages   → { recipients, offset?, delivered } (body: the message, as text;
@@ -9,7 +11,10 @@
  *                                                  202 { queued: true, … } while the store is away,
  *                                                  503 store_unavailable once the outbox is full
  *   GET    /_wsgate/users/:user/connections      → { user, connections: [{ id, route, channel }] } (this instance)
- *   DELETE /_wsgate/connections/:id?code=&reason= → { closed }     (on whichever instance holds it)
+ *   DELETE /_wsgate/connections/:id?code=&reason= → { closed }     (on whichever instance holds it; 404 when none reports it)
+ *
+ * Request bodies are counted while they stream: past `maxBodyBytes` the answer is 413 and
+ * nothing more is read or kept.
  */
 import type { Context, Hono } from 'hono';
 import type { Verifier } from '../auth/index.ts';
@@ -25,6 +30,40 @@ export interface AdminDeps {
   /** Gateway-wide verifier, for admin tokens. */
   verifier: Verifier | undefined;
   maxBodyBytes?: number;
+}
+
+/** Constant-time check of `Authorization: Bearer <secret>` (also used for the metrics token). */
+export function bearerMatches(header: string | undefined, secret: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  return m !== null && constantTimeEqual(m[1]!.trim(), secret);
+}
+
+/** The body as text, read chunk by chunk; 413 as soon as it passes `max` bytes (the rest is never read). */
+export async function readBodyLimited(req: Request, max: number): Promise<string> {
+  const tooLarge = () => new GatewayError('body_too_large', `Body over ${max} bytes`, { connection: 'close' });
+  const declared = req.headers.get('content-length');
+  if (declared !== null && Number(declared) > max) throw tooLarge();
+  if (!req.body) return '';
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > max) {
+      void reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function constantTimeEqual(a: string, b: string): boolean {
@@ -76,10 +115,7 @@ export function mountAdminApi(app: Hono, deps: AdminDeps): void {
   });
 
   app.post('/_wsgate/channels/:channel/messages', async (c) => {
-    const length = Number(c.req.header('content-length') ?? 0);
-    if (length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
-    const body = await c.req.text();
-    if (body.length > maxBody) throw new GatewayError('bad_request', `Body over ${maxBody} bytes`);
+    const body = await readBodyLimited(c.req.raw, maxBody);
     const { recipients, offset, queued } = await channels().publishMessage(c.req.param('channel'), body).catch(() => {
       throw new GatewayError('store_unavailable', 'Published locally only: the store is unavailable and the outage outbox is full');
     });
@@ -100,12 +136,17 @@ export function mountAdminApi(app: Hono, deps: AdminDeps): void {
     const reason = (c.req.query('reason') ?? 'Closed by an administrator').slice(0, 120);
     const id = c.req.param('id');
     const local = deps.registry.byId.get(id);
-    if (local) local.close(code, reason, 'admin');
-    else if (deps.channels)
-      await deps.channels.closeRemote(id, code, reason).catch(() => {
-        throw new GatewayError('store_unavailable');
-      });
-    else throw new GatewayError('not_found', 'No such connection');
-    return c.json({ closed: local ? 'here' : 'forwarded' });
+    if (local) {
+      local.close(code, reason, 'admin');
+      return c.json({ closed: 'here' });
+    }
+    const remote = deps.channels
+      ? await deps.channels.closeRemote(id, code, reason).catch(() => {
+          throw new GatewayError('store_unavailable');
+        })
+      : false;
+    // Only an instance that holds the connection answers; silence means no such connection.
+    if (!remote) throw new GatewayError('not_found', 'No such connection');
+    return c.json({ closed: 'forwarded' });
   });
 }

@@ -2,11 +2,11 @@
  * The chat demo of `wsgate dev` (never mounted in production): `GET /` serves one self-contained
  * page (inline HTML/CSS/JS, no external assets) that gets a dev token, joins `/chat/<room>` and
  * shows messages and who is online; `GET /_wsgate/dev-token?user=<name>` mints an HS256 token
- * (sub=<name>, 1 h) with the gateway's JWT_SECRET. Mounted before the admin API, so the token
- * endpoint answers without the admin credential. The online list is derived from join/leave
+ * (sub=<name>, 1 h) with the gateway's JWT_SECRET, to loopback peers only (403 otherwise).
+ * Mounted before the admin API, so the token endpoint answers without the admin credential. The online list is derived from join/leave
  * events and the `presence` snapshot the gateway sends a connection when it joins.
  */
-import type { Hono } from 'hono';
+import type { Context, Hono } from 'hono';
 
 export const DEV_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -110,7 +110,14 @@ form input{flex:1}#status{margin-left:auto;font-size:13px;color:#c5cad3}
 })();
 </script></body></html>`;
 
-export function mountDemo(app: Hono, deps: { secret: string | undefined }): void {
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms: the socket peer, never a forwarded header. */
+export function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.replace(/^::ffff:/i, '');
+  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+export function mountDemo(app: Hono, deps: { secret: string | undefined; peer(c: Context): string | undefined }): void {
   app.get('/', (c) => {
     c.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'");
     c.header('x-content-type-options', 'nosniff');
@@ -120,6 +127,8 @@ export function mountDemo(app: Hono, deps: { secret: string | undefined }): void
 
   app.get('/_wsgate/dev-token', async (c) => {
     c.header('cache-control', 'no-store');
+    // Anyone who reaches this could mint a token for any user: loopback peers only.
+    if (!isLoopback(deps.peer(c))) return c.json({ error: 'forbidden', message: 'Dev tokens are served to loopback clients only' }, 403);
     if (!deps.secret) return c.json({ error: 'not_found', message: 'Dev tokens need JWT_SECRET' }, 404);
     const user = c.req.query('user') ?? '';
     if (!DEV_NAME.test(user)) return c.json({ error: 'bad_request', message: 'user: 1-32 characters of A-Z a-z 0-9 _ -' }, 400);

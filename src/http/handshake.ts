@@ -25,10 +25,51 @@ export function checkHandshake(req: Request): void {
     throw new GatewayError('unsupported_version', undefined, { 'sec-websocket-version': '13' });
 }
 
+interface ParsedOrigin {
+  scheme: string;
+  host: string;
+  port: string;
+}
+
+/**
+ * An origin as the browser serialises it: `scheme://host[:port]` and nothing else. Parsed with
+ * URL (so a default port is normalised away) after a shape check: userinfo, a path, `?`, `#` or
+ * `\` make it "not an origin" (`https://evil.io?.example.com` is evil.io with a query, never a
+ * subdomain of example.com).
+ */
+export function parseOrigin(value: string): ParsedOrigin | undefined {
+  const v = value.trim().toLowerCase().replace(/\/$/, '');
+  // scheme://authority and nothing else: no userinfo, path, query, fragment or backslash.
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#\\@\s]+$/.test(v)) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return undefined;
+  }
+  if (u.username || u.password || u.search || u.hash || (u.pathname !== '/' && u.pathname !== '')) return undefined;
+  if (!u.hostname) return undefined;
+  return { scheme: u.protocol, host: u.hostname, port: u.port };
+}
+
+function originAllowed(o: ParsedOrigin, allowed: string): boolean {
+  const star = allowed.indexOf('://*.');
+  if (star < 0) {
+    const a = parseOrigin(allowed);
+    return a !== undefined && a.scheme === o.scheme && a.host === o.host && a.port === o.port;
+  }
+  // `https://*.example.com[:port]`: parse the entry with a stand-in label, then match the suffix.
+  const a = parseOrigin(allowed.replace('://*.', '://wildcard.'));
+  if (!a || a.scheme !== o.scheme || a.port !== o.port) return false;
+  const suffix = a.host.slice('wildcard'.length); // ".example.com"
+  return o.host.endsWith(suffix) && o.host.length > suffix.length && !o.host.startsWith('.');
+}
+
 /**
  * A8/A9: an allowlist entry is an exact origin (`https://app.example.com`) or a subdomain
  * pattern (`https://*.example.com`, which needs a real label before the dot, so look-alikes such
- * as `https://evilexample.com` fail). `null` matches only when listed literally.
+ * as `https://evilexample.com` fail). Both sides are parsed (scheme, host, port) before matching.
+ * `null` matches only when listed literally.
  */
 export function checkOrigin(route: ResolvedRoute, origin: string | null): void {
   if (!route.origins) return;
@@ -36,17 +77,13 @@ export function checkOrigin(route: ResolvedRoute, origin: string | null): void {
     if (route.allowMissingOrigin) return;
     throw new GatewayError('origin_not_allowed', 'An Origin header is required on this route');
   }
-  const o = origin.trim().toLowerCase().replace(/\/$/, '');
-  for (const allowed of route.origins) {
-    const a = allowed.toLowerCase().replace(/\/$/, '');
-    if (a === '*' || a === o) return;
-    const star = a.indexOf('://*.');
-    if (star > 0) {
-      const scheme = a.slice(0, star + 3);
-      const suffix = a.slice(star + 4); // ".example.com"
-      if (o.startsWith(scheme) && o.endsWith(suffix) && o.length > scheme.length + suffix.length && !o.slice(scheme.length).includes('/'))
-        return;
-    }
+  if (route.origins.includes('*')) return;
+  const trimmed = origin.trim().toLowerCase();
+  if (trimmed === 'null') {
+    if (route.origins.some((a) => a.trim().toLowerCase() === 'null')) return;
+    throw new GatewayError('origin_not_allowed');
   }
+  const o = parseOrigin(trimmed);
+  if (o && route.origins.some((a) => originAllowed(o, a.trim().toLowerCase()))) return;
   throw new GatewayError('origin_not_allowed');
 }

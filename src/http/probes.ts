@@ -1,5 +1,6 @@
 /**
- * `/healthz` (the process answers), `/readyz` (send traffic here?) and `/metrics` (Prometheus).
+ * `/healthz` (the process answers), `/readyz` (send traffic here?) and `/metrics` (Prometheus;
+ * optionally behind a token, or on the admin listener only).
  * Not ready while draining, while a JWKS has never been fetched (B16), or while the store has not
  * connected since start-up (G3). A store that was up and is now away reports `degraded` but stays
  * ready: local delivery still works, and failing readiness on every instance at once would turn a
@@ -9,6 +10,8 @@ import type { Hono } from 'hono';
 import type { Verifier } from '../auth/index.ts';
 import { jwksStats } from '../auth/index.ts';
 import type { Registry } from '../core/registry.ts';
+import { GatewayError } from '../errors.ts';
+import { bearerMatches } from './admin.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { Store } from '../store/types.ts';
 
@@ -42,9 +45,15 @@ export function mountProbes(app: Hono, deps: ProbeDeps): void {
     return c.json(body, reasons.length ? 503 : 200);
   });
 
+}
+
+/** `/metrics`: open, or behind `Authorization: Bearer <token>` when a metrics token is set. */
+export function mountMetrics(app: Hono, deps: ProbeDeps, token: string | undefined): void {
   app.get('/metrics', (c) => {
+    if (token !== undefined && !bearerMatches(c.req.header('authorization'), token))
+      throw new GatewayError('admin_unauthorized', 'Metrics token required', { 'www-authenticate': 'Bearer realm="wsgate-metrics"' });
     const m = deps.metrics;
-    m.storeHealthy.set({}, storeState() === 'degraded' ? 0 : 1);
+    m.storeHealthy.set({}, deps.store?.health() === 'degraded' ? 0 : 1);
     m.draining.set({}, deps.isDraining() ? 1 : 0);
     const mem = (globalThis as { process?: { memoryUsage?: () => { heapUsed: number; rss: number } } }).process?.memoryUsage?.();
     if (mem) {

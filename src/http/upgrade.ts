@@ -7,7 +7,7 @@
  * dial (502/504) → accept.
  */
 import type { Context, Next } from 'hono';
-import { extractToken, stripTokenFromSearch, upstreamProtocols } from '../auth/index.ts';
+import { extractToken, upstreamProtocols } from '../auth/index.ts';
 import type { Channels } from '../core/channels.ts';
 import { parseRecover } from '../core/history.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from '../core/leg.ts';
@@ -17,7 +17,7 @@ import { dialWithFailover, orderTargets, upstreamHeaders } from '../core/upstrea
 import { GatewayError, toGatewayError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { ResolvedOptions } from '../options.ts';
-import { buildUpstreamUrl, type Router } from '../routing/router.ts';
+import { buildUpstreamUrl, forwardedQuery, type Router } from '../routing/router.ts';
 import type { ResolvedRoute } from '../routing/schema.ts';
 import { resolveClient, type ForwardedFacts } from './client-address.ts';
 import { checkHandshake, checkOrigin, isUpgradeRequest } from './handshake.ts';
@@ -25,7 +25,8 @@ import type { RouteRuntime } from './route-runtime.ts';
 
 export interface UpgradeDeps {
   opts: ResolvedOptions;
-  router: Router;
+  /** The current route table (SIGHUP swaps it; a handshake uses the one it matched against). */
+  router(): Router;
   registry: Registry;
   metrics: GatewayMetrics;
   channels: Channels | undefined;
@@ -53,7 +54,7 @@ function routedPath(c: Context, pathname: string): string {
 }
 
 export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
-  const { opts, router, registry, metrics, channels, perRoute } = deps;
+  const { opts, registry, metrics, channels, perRoute } = deps;
   const { log } = opts;
   const handshakesPerIp = new Map<string, number>();
   let inFlight = 0;
@@ -61,7 +62,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
   const handler = async (c: Context, next: Next): Promise<Response | void> => {
     const request = c.req.raw;
     const url = new URL(request.url);
-    const match = router.match(routedPath(c, url.pathname));
+    const match = deps.router().match(routedPath(c, url.pathname));
     // Not ours: a route the application added next to the gateway may take it; else JSON 404.
     if (!match) return next();
     const { route, params } = match;
@@ -118,15 +119,15 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     let claims: Record<string, unknown> = {};
     let expiresAtMs: number | undefined;
     let token: string | undefined;
-    let search = url.search;
     if (rt.verifier) {
       const auth = rt.verifier.auth;
       token = extractToken(request, auth, url.search).token;
       const verified = await rt.verifier.verify(token);
       claims = verified.claims as Record<string, unknown>;
       expiresAtMs = verified.expiresAtMs;
-      search = stripTokenFromSearch(url.search, auth.queryParam);
     }
+    // The token parameter is stripped on public routes too ('token' there: no auth config names another).
+    const tokenParam = rt.verifier?.auth.queryParam ?? 'token';
     const userId = typeof claims.sub === 'string' ? claims.sub : undefined;
     if (route.maxConnectionsPerUser !== undefined && userId !== undefined && registry.countUser(userId, route.name) >= route.maxConnectionsPerUser)
       throw new GatewayError('too_many_connections', 'Too many connections for this user');
@@ -137,7 +138,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     let upstream: Leg | undefined;
     if (route.upstreams.length > 0) {
       const headers = upstreamHeaders({ request, url, ip, forwarded, id, claims, route, token });
-      const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, search)), userId);
+      const urls = orderTargets(route, route.upstreams.map((t) => buildUpstreamUrl(t, params, forwardedQuery(url.search, t, route.forwardQuery, tokenParam))), userId);
       upstream = await dialWithFailover(runtime, route, { urls, protocols: upstreamProtocols(request), headers }, signal, (kind) =>
         metrics.upstreamFailures.inc({ route: route.name, kind }),
       );
@@ -150,7 +151,9 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       ...(channel !== undefined ? { channel } : {}),
       ...(recover ? { recover } : {}),
       ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
-      expiryGraceMs: (rt.verifier?.auth.expiryGraceSec ?? 0) * 1000,
+      // Closed at exp + clockTolerance + expiryGrace: a token accepted inside the tolerance
+      // (already past exp) must not be upgraded and closed in the same breath.
+      expiryGraceMs: rt.verifier ? (rt.verifier.auth.clockToleranceSec + rt.verifier.auth.expiryGraceSec) * 1000 : 0,
     };
     try {
       // A drain that started while we were dialling wins: never accept after it.

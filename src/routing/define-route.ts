@@ -104,6 +104,13 @@ export interface RouteConfig {
   claimHeaders?: Record<string, string>;
   /** Forward the client's Authorization header / token upstream. @default false */
   forwardToken?: boolean;
+  /**
+   * Which of the client's query parameters are appended to the upstream URL: `'all'`, `'none'`
+   * or a list of names. Whatever this says, the token parameter is never forwarded, and a
+   * parameter the upstream template fixes (`?role=viewer`) is never repeated or overridden.
+   * @default 'all'
+   */
+  forwardQuery?: 'all' | 'none' | string[];
   /** Channel template over params and claims, e.g. `room:{room}` or `user:{claims.sub}`. */
   channel?: string;
   /** Track presence in the channel. @default true when `channel` is set */

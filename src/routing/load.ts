@@ -14,14 +14,21 @@ import { RouteError } from './schema.ts';
 const EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
 export interface LoadRouteOptions {
-  /** Import one file (an absolute path) and return its namespace. @default `import()` */
-  importFile?: (file: string) => Promise<{ default?: unknown }>;
+  /** Import one file (an absolute path; `query` is appended to its URL) and return its namespace. @default `import()` */
+  importFile?: (file: string, query: string) => Promise<{ default?: unknown }>;
+  /**
+   * Import every file anew (SIGHUP reload), past the module cache. Helper modules the route
+   * files import themselves stay cached.
+   */
+  fresh?: boolean;
 }
 
-const nativeImport = (file: string) => import(pathToFileURL(file).href) as Promise<{ default?: unknown }>;
+const nativeImport = (file: string, query: string) => import(pathToFileURL(file).href + query) as Promise<{ default?: unknown }>;
+let generation = 0;
 
 export async function loadRouteFiles(dir: string, o: LoadRouteOptions = {}): Promise<LoadedRoute[]> {
   const importFile = o.importFile ?? nativeImport;
+  const suffix = o.fresh ? `?reload=${++generation}` : '';
   const abs = resolve(dir);
   let names: string[];
   try {
@@ -36,7 +43,7 @@ export async function loadRouteFiles(dir: string, o: LoadRouteOptions = {}): Pro
     const file = join(abs, name);
     let mod: { default?: unknown };
     try {
-      mod = await importFile(file);
+      mod = await importFile(file, suffix);
     } catch (err) {
       throw new Error(`${file}: cannot load: ${(err as Error).message}`);
     }

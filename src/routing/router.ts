@@ -50,17 +50,50 @@ function decodeParam(raw: string): string {
   return v;
 }
 
+export type ForwardQuery = 'all' | 'none' | readonly string[];
+
+function paramName(piece: string): string {
+  const eq = piece.indexOf('=');
+  const raw = (eq < 0 ? piece : piece.slice(0, eq)).replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /**
- * Fill `:param` segments of an upstream template. The result keeps the template's scheme, host
- * and port; the client's query string (minus the token) is appended.
+ * The part of the client's query string that may reach the upstream: never the token parameter
+ * (on any route, public ones too), never a parameter the upstream template fixes (so the client
+ * can neither repeat nor override it), and only what the route's `forwardQuery` lets through.
+ * Kept pieces keep their exact spelling (no form re-encoding).
  */
-export function buildUpstreamUrl(template: string, params: Record<string, string>, search: string): string {
+export function forwardedQuery(search: string, template: string, forward: ForwardQuery, tokenParam: string): string {
+  if (forward === 'none' || !search || search === '?') return '';
+  const q = template.indexOf('?');
+  const fixed = new Set(q < 0 ? [] : template.slice(q + 1).split('#')[0]!.split('&').filter(Boolean).map(paramName));
+  const allow = forward === 'all' ? undefined : new Set(forward);
+  return search
+    .replace(/^\?/, '')
+    .split('&')
+    .filter((piece) => {
+      if (!piece) return false;
+      const name = paramName(piece);
+      return name !== tokenParam && !fixed.has(name) && (allow === undefined || allow.has(name));
+    })
+    .join('&');
+}
+
+/**
+ * Fill `:param` segments of an upstream template. The result keeps the template's scheme, host,
+ * port and query; `query` (already filtered by `forwardedQuery`) is appended.
+ */
+export function buildUpstreamUrl(template: string, params: Record<string, string>, query: string): string {
   const filled = template.replace(/\/:([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => `/${encodeURIComponent(params[name] ?? '')}`);
   const url = new URL(filled);
   const tmpl = new URL(template.replace(/\/:[A-Za-z_][A-Za-z0-9_]*/g, '/x'));
   if (url.host !== tmpl.host || url.protocol !== tmpl.protocol) throw new GatewayError('bad_request', 'Path parameter not allowed');
-  // The client's query keeps its exact spelling (no form re-encoding).
-  const extra = search.replace(/^\?/, '');
+  const extra = query.replace(/^\?/, '');
   if (extra) url.search = url.search ? `${url.search}&${extra}` : `?${extra}`;
   return url.href;
 }

@@ -42,6 +42,8 @@ export interface ResolvedRoute {
   maxConnectionAgeMs?: number;
   claimHeaders: Record<string, string>;
   forwardToken: boolean;
+  /** Which client query parameters reach the upstream (never the token, never ones the template fixes). */
+  forwardQuery: 'all' | 'none' | string[];
   channel?: string;
   presence: boolean;
   presenceEvents: boolean;
@@ -63,7 +65,7 @@ export class RouteError extends Error {
 
 const KNOWN = new Set([
   'path', 'upstream', 'balance', 'connectTimeoutMs', 'auth', 'origins', 'allowMissingOrigin', 'heartbeat',
-  'maxMessageBytes', 'maxBufferedBytes', 'sendTimeoutMs', 'maxConnectionAgeMs', 'claimHeaders', 'forwardToken', 'channel',
+  'maxMessageBytes', 'maxBufferedBytes', 'sendTimeoutMs', 'maxConnectionAgeMs', 'claimHeaders', 'forwardToken', 'forwardQuery', 'channel',
   'presence', 'presenceEvents', 'echo', 'history', 'maxMessagesPerSec', 'maxConnectionsPerUser',
 ]);
 
@@ -153,6 +155,9 @@ export function resolveRoute(input: unknown, source: string): ResolvedRoute {
     for (const [claim, header] of Object.entries(r.claimHeaders))
       if (typeof header !== 'string' || !/^[A-Za-z0-9-]+$/.test(header)) throw new RouteError(source, `claimHeaders.${claim}`, 'a header name', header);
   }
+  const fq = r.forwardQuery;
+  if (fq !== undefined && fq !== 'all' && fq !== 'none' && (!Array.isArray(fq) || fq.some((n) => typeof n !== 'string' || n === '')))
+    throw new RouteError(source, 'forwardQuery', "'all', 'none' or a list of parameter names", fq);
   if (r.channel !== undefined && (typeof r.channel !== 'string' || r.channel.length === 0))
     throw new RouteError(source, 'channel', 'a channel template like room:{room}', r.channel);
   for (const b of ['allowMissingOrigin', 'forwardToken', 'presence', 'presenceEvents', 'echo'] as const)
@@ -176,6 +181,7 @@ export function resolveRoute(input: unknown, source: string): ResolvedRoute {
     ...(r.maxConnectionAgeMs !== undefined ? { maxConnectionAgeMs: posInt(source, 'maxConnectionAgeMs', r.maxConnectionAgeMs, undefined)! } : {}),
     claimHeaders: (r.claimHeaders as Record<string, string> | undefined) ?? { sub: 'X-User-Id' },
     forwardToken: (r.forwardToken as boolean | undefined) ?? false,
+    forwardQuery: fq === undefined ? 'all' : Array.isArray(fq) ? [...(fq as string[])] : (fq as 'all' | 'none'),
     ...(channel ? { channel } : {}),
     presence: (r.presence as boolean | undefined) ?? channel !== undefined,
     presenceEvents: (r.presenceEvents as boolean | undefined) ?? upstreams.length === 0,

@@ -11,8 +11,9 @@ import type { RuntimeAdapter } from '../core/leg.ts';
 import { createGateway, type GatewayApp } from '../gateway.ts';
 import { TrustedProxies } from '../http/client-address.ts';
 import type { LogLevel } from '../log.ts';
-import type { GatewayOptions } from '../options.ts';
+import type { GatewayOptions, LoadedRoute } from '../options.ts';
 import { loadRouteFiles } from '../routing/load.ts';
+import { maxConnectionsForFdLimit, readFdLimit } from './fd-limit.ts';
 import type { Store } from '../store/types.ts';
 
 export interface EntryOptions {
@@ -31,7 +32,11 @@ export function gatewayOptionsFromSettings(v: SettingValues): Partial<GatewayOpt
   const level = String(v['log-level'] ?? 'info');
   if (!LEVELS.has(level)) throw new UsageError(`--log-level ${level}: expected debug, info, warn, error or silent`);
   const out: Partial<GatewayOptions> = { log: level as LogLevel };
-  if (typeof v['max-connections'] === 'number') out.maxConnections = v['max-connections'];
+  // Unset: below what the file-descriptor limit allows (two per relayed connection, plus a reserve).
+  out.maxConnections = typeof v['max-connections'] === 'number' ? v['max-connections'] : maxConnectionsForFdLimit(readFdLimit());
+  if (typeof v['max-url-bytes'] === 'number') out.maxUrlBytes = v['max-url-bytes'];
+  if (typeof v['admin-audience'] === 'string' && v['admin-audience']) out.adminAudience = v['admin-audience'];
+  if (typeof v['admin-port'] === 'number') out.adminListener = true;
   if (typeof v['max-handshakes-per-ip'] === 'number') out.maxHandshakesPerIp = v['max-handshakes-per-ip'];
   if (typeof v['presence-ttl'] === 'number') out.presenceTtlSec = v['presence-ttl'];
   const trusted = expandTrustList((v['trust-proxy'] as string[] | undefined) ?? []);
@@ -108,14 +113,23 @@ export async function startGateway(runtime: RuntimeAdapter, argv: string[], labe
   }
 }
 
-/** SIGTERM/SIGINT: drain, stop the listener, exit 0 (hard deadline included). */
 export interface DrainOptions {
   windowMs?: number;
   deadlineMs?: number;
+  /** The route folder SIGHUP re-reads. */
+  routesDir?: string;
+  /** How SIGHUP loads it (Node passes its own importer). @default the shared loader with `import()` */
+  loadRoutes?: (dir: string, o: { fresh: boolean }) => Promise<LoadedRoute[]>;
   /** A store the caller created (the gateway disposes only the one it created itself). */
   store?: Store;
 }
 
+/**
+ * SIGTERM/SIGINT: drain, stop the listener, exit 0 — at `deadlineMs` at the latest, whatever is
+ * unfinished (the drain yields between batches, so the exit timer fires on time).
+ * SIGHUP: re-read the route folder (`routesDir`); a valid table is swapped in, a broken one is
+ * logged (file, field, reason) and the old table stays. No signal kills the process undrained.
+ */
 export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<void> | void, o: DrainOptions = {}): void {
   let stopping = false;
   const stop = async (signal: string) => {
@@ -123,20 +137,38 @@ export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<voi
     stopping = true;
     const windowMs = o.windowMs ?? 5000;
     const deadlineMs = o.deadlineMs ?? windowMs + 5000;
-    console.error(`${signal}: draining ${app.gateway.registry.size} connections over ${windowMs} ms`);
-    setTimeout(() => process.exit(0), deadlineMs + 2000);
-    await app.gateway.drain({ windowMs, deadlineMs });
-    await Promise.race([closeListener(), new Promise((r) => setTimeout(r, 1000))]);
-    await app.gateway.dispose().catch(() => {});
-    await o.store?.dispose().catch(() => {});
+    console.error(`${signal}: draining ${app.gateway.registry.size} connections over ${windowMs} ms (exit by ${deadlineMs} ms)`);
+    setTimeout(() => {
+      console.error(`${signal}: drain deadline reached, exiting`);
+      process.exit(0);
+    }, deadlineMs);
+    // The drain's own deadline leaves a moment to stop the listener and release the store.
+    await app.gateway.drain({ windowMs: Math.min(windowMs, deadlineMs), deadlineMs: Math.max(0, deadlineMs - Math.min(1000, deadlineMs / 5)) });
+    await Promise.race([closeListener(), new Promise((r) => setTimeout(r, 500))]);
+    await Promise.race([app.gateway.dispose().catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
+    await Promise.race([o.store?.dispose().catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
     process.exit(0);
+  };
+  let reloading = false;
+  const reload = async () => {
+    if (stopping || reloading || o.routesDir === undefined) return;
+    reloading = true;
+    try {
+      const n = await app.gateway.reload(await (o.loadRoutes ?? loadRouteFiles)(o.routesDir, { fresh: true }));
+      console.error(`SIGHUP: route table reloaded from ${o.routesDir} (${n} routes)`);
+    } catch (err) {
+      console.error(`SIGHUP: route table NOT reloaded, the old one stays: ${(err as Error).message}`);
+    } finally {
+      reloading = false;
+    }
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => void reload());
 }
 
 /** The drain window and deadline from the settings table. */
-export function drainFromSettings(v: SettingValues): { windowMs: number; deadlineMs: number } {
+export function drainFromSettings(v: SettingValues): { windowMs: number; deadlineMs: number; routesDir: string } {
   const windowMs = (v['drain-window'] as number | undefined) ?? 5000;
-  return { windowMs, deadlineMs: Math.max(windowMs, (v['drain-deadline'] as number | undefined) ?? windowMs + 5000) };
+  return { windowMs, deadlineMs: Math.max(windowMs, (v['drain-deadline'] as number | undefined) ?? windowMs + 5000), routesDir: String(v.routes ?? 'routes') };
 }

@@ -59,18 +59,26 @@ export function createRedisPubSub(
     }
   });
 
+  // A SUBSCRIBE can succeed on a connection that drops before it is ever `ready` (its ready check
+  // failed, e.g. under load right after Redis started): that subscription died with it, so any
+  // close with topics subscribed means resubscribing on the next `ready` — with a gap signal only
+  // when a ready connection was lost (messages may have been missed), not on the first one.
+  let stale = false;
   sub.on('close', () => {
-    if (everReady && !closed) lost = true;
+    if (closed) return;
+    if (everReady) lost = true;
+    if (topics.size > 0) stale = true;
   });
 
   sub.on('ready', () => {
     everReady = true;
-    if (!lost || closed) return;
-    lost = false;
-    void resubscribe();
+    if ((!lost && !stale) || closed) return;
+    const gap = lost;
+    lost = stale = false;
+    void resubscribe(gap);
   });
 
-  async function resubscribe(): Promise<void> {
+  async function resubscribe(gap = true): Promise<void> {
     const names = [...topics.keys()];
     if (names.length > 0) {
       try {
@@ -81,6 +89,7 @@ export function createRedisPubSub(
         return;
       }
     }
+    if (!gap) return;
     for (const topic of topics.values()) {
       for (const s of [...topic.subscribers]) if (s.onGap) safely(s.onGap);
     }

@@ -123,7 +123,7 @@ describe('admin API', () => {
     expect((await gw.http('/_wsgate/channels/room:r1/presence', { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
     // A user token is not an admin token; one with scope wsgate:admin is.
     expect((await gw.http('/_wsgate/channels/room:r1/presence', { headers: { authorization: `Bearer ${await token('alice')}` } })).status).toBe(401);
-    const adminJwt = await token('ops', { scope: 'read wsgate:admin' });
+    const adminJwt = await token('ops', { scope: 'read wsgate:admin', aud: 'wsgate-admin' });
     expect((await gw.http('/_wsgate/channels/room:r1/presence', { headers: { authorization: `Bearer ${adminJwt}` } })).status).toBe(200);
     // Unknown channel: empty, not an error.
     expect(await (await admin(gw, '/_wsgate/channels/room:nobody/presence')).json()).toEqual({ channel: 'room:nobody', users: [], connections: 0 });

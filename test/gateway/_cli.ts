@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onStop } from '../helpers/gateway.ts';
+import { readyBoundMs } from '../helpers/readiness.ts';
 import { TEST_SECRET } from '../helpers/tokens.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -35,7 +36,7 @@ export interface Proc {
   stdout(): string;
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  /** Resolves with the first match of `re` in stdout+stderr, or rejects after timeoutMs. */
+  /** Resolves with the first match of `re` in stdout+stderr, or rejects after timeoutMs (default: the measured readiness bound). */
   waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
 }
 
@@ -75,7 +76,7 @@ export function run(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; 
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(re, timeoutMs = 15_000) {
+    waitFor(re, timeoutMs = readyBoundMs()) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = re.exec(out + '\n' + err);
@@ -105,7 +106,7 @@ export function run(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; 
 /** Run to completion (bounded): exit code, stdout, stderr. */
 export async function runToEnd(args: string[], o: Parameters<typeof run>[1] & { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = run(args, o);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), o.timeoutMs ?? 20_000);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), o.timeoutMs ?? readyBoundMs());
   const { code } = await p.exited;
   clearTimeout(timer);
   return { code, stdout: p.stdout(), stderr: p.stderr() };
@@ -114,6 +115,6 @@ export async function runToEnd(args: string[], o: Parameters<typeof run>[1] & { 
 /** `wsgate start --routes dir --port N --host 127.0.0.1`, resolved once it is listening. */
 export async function startProcess(routesDir: string, port: number, env: NodeJS.ProcessEnv = childEnv()): Promise<Proc> {
   const p = run(['start', '--routes', routesDir, '--port', String(port), '--host', '127.0.0.1'], { env });
-  await p.waitFor(/wsgate listening on ws:\/\/127\.0\.0\.1:\d+/, 20_000);
+  await p.waitFor(/wsgate listening on ws:\/\/127\.0\.0\.1:\d+/);
   return p;
 }

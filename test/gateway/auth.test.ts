@@ -302,37 +302,54 @@ describe('B11 what reaches the upstream', () => {
 });
 
 describe('B12 token expiry on a live connection', () => {
-  it('closed with 4401 at exp, and at exp + expiryGraceSec on a route with a grace', async () => {
+  it('closed with 4401 at exp + clockTolerance, and at exp + clockTolerance + expiryGraceSec on a route with a grace', async () => {
     const up = await startUpstream();
     const gw = await startGateway([
-      { path: '/svc', upstream: up.url },
-      { path: '/grace', upstream: up.url, auth: { expiryGraceSec: 1 } },
+      { path: '/svc', upstream: up.url, auth: { clockToleranceSec: 0 } },
+      { path: '/tol', upstream: up.url, auth: { clockToleranceSec: 1 } },
+      { path: '/grace', upstream: up.url, auth: { clockToleranceSec: 0, expiryGraceSec: 1 } },
     ]);
     const exp = nowSec() + 2;
     const token = await hs(claims({ exp }));
     const a = await connectClient(gw.url('/svc', token));
+    const t = await connectClient(gw.url('/tol', token));
     const b = await connectClient(gw.url('/grace', token));
-    const tA = a.closed.then((c) => ({ ...c, at: Date.now() }));
-    const tB = b.closed.then((c) => ({ ...c, at: Date.now() }));
+    const at = (c: typeof a) => c.closed.then((x) => ({ ...x, at: Date.now() }));
+    const [tA, tT, tB] = [at(a), at(t), at(b)];
     // Still relaying before exp.
     a.ws.send('before');
     expect((await a.next()).text).toBe('before');
-    const [ca, cb] = await Promise.all([tA, tB]);
-    expect(ca.code).toBe(4401);
-    expect(cb.code).toBe(4401);
+    const [ca, ct, cb] = await Promise.all([tA, tT, tB]);
+    for (const c of [ca, ct, cb]) expect(c.code).toBe(4401);
     expect(ca.at).toBeGreaterThanOrEqual(exp * 1000 - 50);
     expect(ca.at).toBeLessThan(exp * 1000 + 1200);
+    expect(ct.at).toBeGreaterThanOrEqual(exp * 1000 + 1000 - 50);
+    expect(ct.at).toBeLessThan(exp * 1000 + 2200);
     expect(cb.at).toBeGreaterThanOrEqual(exp * 1000 + 1000 - 50);
     expect(cb.at).toBeLessThan(exp * 1000 + 2200);
     await until(() => gw.app.gateway.registry.size === 0 && up.wss.clients.size === 0, 4000, 'cleanup after expiry');
   });
 
-  it('a token accepted within the clock tolerance (already past exp) is closed at once with 4401', async () => {
+  it('a token accepted inside the clock tolerance (expired 5 s ago, tolerance 30 s) stays open, and closes with 4401 when the tolerance runs out', async () => {
     const up = await startUpstream();
-    const gw = await startGateway([{ path: '/svc', upstream: up.url }]);
+    const gw = await startGateway([
+      { path: '/svc', upstream: up.url },
+      { path: '/short', upstream: up.url, auth: { clockToleranceSec: 7 } },
+    ]);
     const c = await connectClient(gw.url('/svc', await expired(5)));
-    const t0 = Date.now();
-    expect((await c.closed).code).toBe(4401);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    const exp = nowSec() - 5;
+    const s = await connectClient(gw.url('/short', await hs(claims({ exp }))));
+    const sClosed = s.closed.then((x) => ({ ...x, at: Date.now() }));
+    // The old rule (close at exp + grace) closed both at once.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(c.ws.readyState).toBe(1);
+    c.ws.send('still here');
+    expect((await c.next()).text).toBe('still here');
+    // exp + 7 s tolerance: about 2 s after connecting.
+    const closed = await sClosed;
+    expect(closed.code).toBe(4401);
+    expect(closed.at).toBeGreaterThanOrEqual((exp + 7) * 1000 - 50);
+    expect(closed.at).toBeLessThan((exp + 7) * 1000 + 2000);
   });
 });
+

@@ -76,7 +76,7 @@ describe('wsgate routes', () => {
 
   it('`wsgate start` with an invalid route file stops at start-up with exit 2', async () => {
     const dir = tmpRoutes({ 'bad.ts': `export default { path: '/x', upstream: 'http://x' };\n` });
-    const r = await runToEnd(['start', '--routes', dir, '--port', String(await freePort())], { timeoutMs: 15_000 });
+    const r = await runToEnd(['start', '--routes', dir, '--port', String(await freePort())]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${dir}/bad.ts: upstream`);
   });

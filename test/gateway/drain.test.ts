@@ -3,6 +3,7 @@
  * `wsgate start` process receiving SIGTERM / SIGINT.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.ts';
 import { WebSocketServer } from 'ws';
 import { connectClient, countDials, expectRefused, freePort, startGateway, startUpstream, stopAll, until, type TestClient } from '../helpers/gateway.ts';
 import { hs } from '../helpers/tokens.ts';
@@ -38,7 +39,13 @@ describe('drain() in process', () => {
   it('I1–I3: /readyz 503 at once, new upgrades 503 JSON, live clients closed with 1001 over the window, resolves with the registry empty', async () => {
     const up = await startUpstream();
     const dials = countDials(up);
-    const gw = await startGateway([{ path: '/svc', upstream: up.url }]);
+    // When the gateway closed each connection (its own `close` log line): what the drain
+    // controls, unlike when a client on a loaded machine gets around to reading the frame.
+    const closedAt: number[] = [];
+    const log = createLogger('info', (line) => {
+      if ((JSON.parse(line) as { event: string }).event === 'close') closedAt.push(Date.now());
+    });
+    const gw = await startGateway([{ path: '/svc', upstream: up.url }], { log });
     const token = await hs();
     const clients: TestClient[] = [];
     for (let i = 0; i < 4; i++) clients.push(await connectClient(gw.url('/svc', token)));
@@ -64,10 +71,10 @@ describe('drain() in process', () => {
     expect(gw.app.gateway.registry.size).toBe(0);
     const results = await Promise.all(closes);
     for (const r of results) expect(r.code).toBe(1001);
-    // I2: spread over the window, not all at once.
-    const spread = Math.max(...results.map((r) => r.at)) - Math.min(...results.map((r) => r.at));
-    expect(spread).toBeGreaterThanOrEqual(250);
-    expect(Math.max(...results.map((r) => r.at)) - t0).toBeLessThan(500 + 800);
+    // I2: spread over the window, not all at once (the first at once, the last as the window ends).
+    expect(closedAt).toHaveLength(4);
+    expect(Math.max(...closedAt) - Math.min(...closedAt)).toBeGreaterThanOrEqual(450);
+    expect(Math.max(...closedAt) - t0).toBeLessThan(2000);
     await until(() => up.wss.clients.size === 0, 4000, 'upstream legs closed');
     expect((await gw.http('/healthz')).status).toBe(200);
   });

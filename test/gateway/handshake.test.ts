@@ -239,6 +239,14 @@ describe('A8–A9 origin', () => {
     ['listed host on another scheme', 'http://app.test'],
     ['listed host with a port', 'https://app.test:8443'],
     ['subdomain pattern with a path trick', 'https://a.example.com.evil.test'],
+    // Not origins at all: parsed, these are evil.io with a query, a fragment, a path or userinfo.
+    ['query trick', 'https://evil.io?.example.com'],
+    ['fragment trick', 'https://evil.io#.example.com'],
+    ['backslash trick', 'https://evil.io\\.example.com'],
+    ['slash trick', 'https://evil.io/.example.com'],
+    ['userinfo trick', 'https://a.example.com@evil.io'],
+    ['userinfo trick on an exact entry', 'https://app.test@evil.io'],
+    ['pattern host on another port', 'https://a.example.com:8443'],
   ])('A8: %s (%s) → 403 before JWT verification (bad token, no dial)', async (_n, origin) => {
     const { dials, gw } = await echoSetup({ origins });
     const r = await expectRefused(gw.url('/echo', 'not-a-jwt'), undefined, { origin });
@@ -249,7 +257,7 @@ describe('A8–A9 origin', () => {
     expect(dials()).toBe(0);
   });
 
-  it.each(['https://app.test', 'https://a.example.com', 'https://deep.sub.example.com', 'HTTPS://APP.TEST'])(
+  it.each(['https://app.test', 'https://a.example.com', 'https://deep.sub.example.com', 'HTTPS://APP.TEST', 'https://app.test:443'])(
     'A8: allowed origin %s with a valid token → 101',
     async (origin) => {
       const { gw, token, dials } = await echoSetup({ origins });

@@ -136,7 +136,7 @@ describe('/metrics', () => {
 describe('K observability', () => {
   it('K1: every close is counted by code and cause (client, upstream, auth expiry, drain)', async () => {
     const up = await startUpstream();
-    const gw = await startGateway([{ path: '/svc', upstream: up.url }]);
+    const gw = await startGateway([{ path: '/svc', upstream: up.url, auth: { clockToleranceSec: 0 } }]);
     const token = await hs();
     const a = await connectClient(gw.url('/svc', token));
     a.ws.close(4000, 'client bye');
@@ -146,7 +146,7 @@ describe('K observability', () => {
     const bUp = await up.nextConnection();
     bUp.ws.close(4001, 'upstream bye');
     expect((await b.closed).code).toBe(4001);
-    const c = await connectClient(gw.url('/svc', await expired(5)));
+    const c = await connectClient(gw.url('/svc', await hs(claims({ exp: nowSec() + 1 }))));
     expect((await c.closed).code).toBe(4401);
     const d = await connectClient(gw.url('/svc', token));
     await gw.app.gateway.drain({ windowMs: 10, deadlineMs: 500 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './redis-server.ts';
+import { readyBoundMs } from './readiness.ts';
 import { TEST_SECRET } from './tokens.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -98,12 +99,14 @@ export async function spawnGateway(o: SpawnOptions): Promise<GatewayProcess> {
     http: (path, init) => fetch(`http://${base}${path}`, init),
     admin: (path, init = {}) => fetch(`http://${base}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_SECRET}`, ...(init.headers as Record<string, string>) } }),
   };
-  const deadline = Date.now() + (o.timeoutMs ?? 15_000);
+  // Readiness is polled; the bound scales with how loaded the machine is now (readiness.ts).
+  const bound = o.timeoutMs ?? readyBoundMs();
+  const deadline = Date.now() + bound;
   for (;;) {
     if (!gp.alive) throw new Error(`gateway exited before it was ready:\n${out}`);
     if (Date.now() > deadline) {
       await gp.kill();
-      throw new Error(`gateway on port ${port} not ready within ${o.timeoutMs ?? 15_000} ms:\n${out}`);
+      throw new Error(`gateway on port ${port} not ready within ${bound} ms:\n${out}`);
     }
     if (o.ready === 'listening') {
       if (out.includes('wsgate listening on')) break;

@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { freePort } from './gateway.ts';
+import { readyBoundMs } from './readiness.ts';
 
 export type RuntimeName = 'node20' | 'node24' | 'bun' | 'deno';
 export type Resolved = { bin: string; version: string } | { missing: string };
@@ -110,12 +111,13 @@ export async function startRuntimeProcess(argv: string[], o: { routesDir: string
     kill();
     await exited;
   };
-  const deadline = Date.now() + (o.timeoutMs ?? 20_000);
+  const bound = o.timeoutMs ?? readyBoundMs();
+  const deadline = Date.now() + bound;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${argv.join(' ')} exited before it was ready:\n${out}`);
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`${argv.join(' ')} not ready on port ${port} within ${o.timeoutMs ?? 20_000} ms:\n${out}`);
+      throw new Error(`${argv.join(' ')} not ready on port ${port} within ${bound} ms:\n${out}`);
     }
     const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
     if (ok) break;

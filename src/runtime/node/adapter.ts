@@ -69,7 +69,11 @@ export function createNodeAdapter(
       relay === 'frames'
         ? dialFrames(req, signal).then((d) => frameLeg(d.socket, false, d.protocol, req.maxPayload, d.leftover))
         : dialUpstream(req, signal),
-    remoteAddress: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.remoteAddress,
+    // Upgrades carry remoteAddress; plain requests (@hono/node-server) carry the IncomingMessage.
+    remoteAddress: (_req, env) => {
+      const e = env as (Partial<NodeUpgradeEnv> & { incoming?: IncomingMessage }) | undefined;
+      return e?.remoteAddress ?? e?.incoming?.socket?.remoteAddress;
+    },
     handshakeSignal: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.signal,
     accept(_request, env, opts, onOpen) {
       const e = env as NodeUpgradeEnv;
@@ -126,7 +130,9 @@ function onDialUnexpectedResponse(this: WebSocket, request: ClientRequest, respo
   dialOf(this)?.fail(new UpstreamDialError('rejected', `upstream answered HTTP ${response.statusCode}`, response.statusCode));
 }
 function onDialError(this: WebSocket, err: Error): void {
-  dialOf(this)?.closedEarly(err.message);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EMFILE' || code === 'ENFILE') dialOf(this)?.fail(new UpstreamDialError('exhausted', err.message));
+  else dialOf(this)?.closedEarly(err.message);
 }
 function onDialClose(this: WebSocket): void {
   dialOf(this)?.closedEarly('upstream closed during the handshake');

@@ -121,7 +121,9 @@ export function dialFrames(req: UpstreamRequest, signal?: AbortSignal): Promise<
       socket.write(requestHead(url, key, req));
     }
     function onError(err: Error): void {
-      fail(new UpstreamDialError('unavailable', err.message));
+      // Out of file descriptors is this process's overload, not the upstream's failure.
+      const code = (err as NodeJS.ErrnoException).code;
+      fail(new UpstreamDialError(code === 'EMFILE' || code === 'ENFILE' ? 'exhausted' : 'unavailable', err.message));
     }
     function onClose(): void {
       fail(new UpstreamDialError('unavailable', 'upstream closed during the handshake'));

@@ -7,6 +7,6 @@ import { importRouteFile } from './route-import.ts';
  * @example
  * const app = createGateway({ routes: await loadRouteFiles('./routes') });
  */
-export function loadRouteFiles(dir: string): Promise<LoadedRoute[]> {
-  return loadWith(dir, { importFile: importRouteFile });
+export function loadRouteFiles(dir: string, o: { fresh?: boolean } = {}): Promise<LoadedRoute[]> {
+  return loadWith(dir, { importFile: importRouteFile, ...o });
 }

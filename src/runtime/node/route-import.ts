@@ -114,8 +114,8 @@ function esmInCommonJsScope(file: string): boolean {
 }
 
 /** Import a route file (absolute path) and return its module namespace. */
-export async function importRouteFile(file: string): Promise<{ default?: unknown }> {
-  const url = pathToFileURL(file).href;
+export async function importRouteFile(file: string, query = ''): Promise<{ default?: unknown }> {
+  const url = pathToFileURL(file).href + query;
   const viaTsx = TS_FILE.test(file) && !nodeStripsTypes();
   if (!viaTsx && esmInCommonJsScope(file)) {
     registerHooks();

@@ -141,10 +141,30 @@ export function serveNode(app: FetchApp, o: NodeServeOptions = {}): Promise<Node
   });
 }
 
+/** The admin listener (`--admin-port`): plain HTTP for `/_wsgate/*` and `/metrics`, nothing else. */
+export function serveAdmin(adminApp: { fetch: (req: Request) => Response | Promise<Response> }, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createHttpServer({ headersTimeout: 5000, requestTimeout: 30_000 }, getRequestListener(adminApp.fetch));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve({
+        port: typeof addr === 'object' && addr ? addr.port : port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections?.();
+          }),
+      });
+    });
+  });
+}
+
 /**
  * SIGTERM/SIGINT: readiness fails and new upgrades get 503 at once, open connections are closed
  * with 1001 spread over `windowMs`, and the process exits 0 by `deadlineMs` at the latest (I1–I4).
  */
-export function handleSignals(app: GatewayApp, node: NodeServer, o: DrainOptions = {}): void {
-  drainOnSignals(app, () => node.close(), o);
+export function handleSignals(app: GatewayApp, node: NodeServer, o: DrainOptions & { routesDir?: string } = {}, admin?: { close(): Promise<void> }): void {
+  drainOnSignals(app, () => Promise.all([node.close(), admin?.close()]).then(() => {}), o);
 }
