@@ -30,9 +30,9 @@ export async function drainSessions({ registry, clock, inFlight, windowMs, deadl
   for (;;) {
     const elapsed = clock.now() - started;
     if (elapsed >= deadlineMs || (registry.size === 0 && inFlight() === 0 && next >= sessions.length)) break;
-    // Connection i is due at i × window / (n − 1): the first at once, the last as the window ends.
+    // Connection i is due at i × window / n: the first at once, none later than the window.
     const n = sessions.length;
-    const due = windowMs <= 0 || n < 2 ? n : Math.min(n, Math.floor(((n - 1) * elapsed) / windowMs) + 1);
+    const due = windowMs <= 0 ? n : Math.min(n, Math.floor((n * elapsed) / windowMs) + 1);
     const budgetEnd = performance.now() + BUDGET_MS;
     while (next < due && performance.now() < budgetEnd) sessions[next++]!.close(1001, REASON, 'drain');
     await yieldNow();

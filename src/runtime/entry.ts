@@ -125,7 +125,7 @@ export interface DrainOptions {
 }
 
 /**
- * SIGTERM/SIGINT: drain, stop the listener, exit 0 — at `deadlineMs` at the latest, whatever is
+ * SIGTERM/SIGINT/SIGQUIT: drain, stop the listener, exit 0 — at `deadlineMs` at the latest, whatever is
  * unfinished (the drain yields between batches, so the exit timer fires on time).
  * SIGHUP: re-read the route folder (`routesDir`); a valid table is swapped in, a broken one is
  * logged (file, field, reason) and the old table stays. No signal kills the process undrained.
@@ -164,6 +164,8 @@ export function drainOnSignals(app: GatewayApp, closeListener: () => Promise<voi
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // SIGQUIT is nginx's graceful stop; by default it would kill the process undrained.
+  process.once('SIGQUIT', () => void stop('SIGQUIT'));
   process.on('SIGHUP', () => void reload());
 }
 
