@@ -41,7 +41,7 @@ it(`${STORM} connections opened at once through one trusted proxy address, each 
   const route = `{ path: '/svc', upstream: 'ws://127.0.0.1:${upPort}', auth: false, heartbeat: 'off', connectTimeoutMs: 60000 }`;
   const dir = tmpRoutes({ 'svc.mjs': `export default ${route};\n` });
   const port = await freePort();
-  const gw = run(withFds(`"${process.execPath}" dist/bin.js start --routes ${dir} --port ${port} --host 127.0.0.1`), {
+  const gw = run(withFds(`"${process.execPath}" dist/bin.js start --routes ${dir} --port ${port} --host 127.0.0.1 --headers-timeout 60000`), {
     command: 'bash',
     env: childEnv({ TRUSTED_PROXIES: '127.0.0.1', LOG_LEVEL: 'warn' }),
   });

@@ -31,8 +31,9 @@ describe.skipIf('missing' in tools)('Workers bundle (wrangler deploy --dry-run)'
     const sources = [...bundle.matchAll(/^\/\/ (\S+)$/gm)].map((m) => m[1]!);
     expect(sources).toContain('src/runtime/workerd/main.ts');
     expect(sources).toContain('src/runtime/workerd/worker.ts');
-    // Route files import `wsgate/route`: the package's own tiny entry, no wrangler alias.
-    expect(sources).toContain('dist/routing/define-route.js');
+    // Route files import `wsgate/route`: the package's own tiny entry (resolved to its source through
+    // tsconfig paths, as for the typecheck), no wrangler alias.
+    expect(sources).toContain('src/routing/define-route.ts');
     expect(sources).toContain('src/runtime/workerd/channel-object.ts');
     expect(sources).toContain('src/runtime/workerd/store.ts');
     expect(sources).toContain('routes/chat.ts');

@@ -106,7 +106,8 @@ export function serveNode(app: FetchApp, o: NodeServeOptions = {}): Promise<Node
   const listener = getRequestListener(app.fetch);
   const common = {
     headersTimeout: o.headersTimeoutMs ?? 5000,
-    requestTimeout: 30_000,
+    // Node refuses a headersTimeout above requestTimeout: the request deadline follows a longer one.
+    requestTimeout: Math.max(30_000, o.headersTimeoutMs ?? 5000),
     connectionsCheckingInterval: 500,
     maxHeaderSize: o.maxHeaderBytes ?? 16384,
   };
