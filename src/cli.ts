@@ -11,7 +11,7 @@ import { createNodeAdapter } from './runtime/node/adapter.ts';
 import { loadRouteFiles } from './runtime/node/load-routes.ts';
 import { resolveRoute } from './routing/schema.ts';
 import { Router } from './routing/router.ts';
-import { handleSignals, serveAdmin, serveNode } from './runtime/node/serve.ts';
+import { handleSignals, type NodeServer, serveAdmin, serveNode } from './runtime/node/serve.ts';
 import { drainFromSettings, gatewayOptionsFromSettings, storeFromSettings } from './runtime/entry.ts';
 import { parseArgsOptions, resolveSettings, SERVER_SETTINGS, settingsHelp, UsageError } from './cli-options.ts';
 import { resolveAuth } from './auth/index.ts';
@@ -112,7 +112,7 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const app = createCoreGateway({ runtime: createNodeAdapter(), routes, env, ...(store ? { store } : {}), ...gatewayOptionsFromSettings(settings), ...(dev ? { devPage: true } : {}) });
   await app.gateway.warm().catch((err: Error) => console.error(`warning: ${err.message}`));
   const host = String(settings.host);
-  let node;
+  let node: NodeServer;
   try {
     const proxyProtocol = settings['proxy-protocol'] === true;
     node = await serveNode(app, {

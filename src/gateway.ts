@@ -7,7 +7,6 @@
 import { Hono } from 'hono';
 import { createVerifier, resolveAuth, type Verifier } from './auth/index.ts';
 import { createChannels, type Channels } from './core/channels.ts';
-import { parseRecover } from './core/history.ts';
 import { Deadlines } from './core/deadlines.ts';
 import { HeartbeatScheduler } from './core/heartbeat.ts';
 import { Registry } from './core/registry.ts';
@@ -95,7 +94,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
 
   const app = new Hono() as GatewayApp;
   const adminApp = opts.adminListener ? new Hono() : undefined;
-  const probeDeps = { isDraining: () => draining, store, metrics, registry, verifiers: () => router.routes.map((r) => perRoute.get(r)?.verifier) };
+  const probeDeps = { isDraining: () => draining, store, metrics, registry, verifiers: () => router.routes.map((r) => perRoute.get(r)?.verifier), memoryUsage: () => opts.runtime?.memoryUsage?.() };
   mountProbes(app, probeDeps);
   mountMetrics(adminApp ?? app, probeDeps, opts.metricsToken);
   if (opts.devPage) mountDemo(app, { secret: opts.env.JWT_SECRET, peer: (c) => opts.runtime?.remoteAddress?.(c.req.raw, c.env) });

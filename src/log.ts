@@ -14,58 +14,11 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
 }
 
-interface NodeProcessLike {
-  versions?: { node?: string };
-  stdout?: { write(chunk: string): unknown };
-  on?(event: 'exit', fn: () => void): unknown;
-}
-
-let stdoutLines: ((line: string) => void) | undefined;
-
-/** Lines are written to stdout at most this long after they were logged. */
-export const LOG_FLUSH_MS = 10;
-/** ... or at once when this many characters are waiting. */
-const LOG_FLUSH_CHARS = 64 * 1024;
-
 /**
- * On Node, stdout gets the lines of up to LOG_FLUSH_MS in one write, instead of one
- * `console.log` (one write(2), waking the reader) per line: with `open` and `close` logged at
- * `info`, that was ~120 µs of CPU per handshake under load, ~25 µs when flushing once per
- * event-loop turn, ~4 µs now. Lines keep their order, and whatever is pending is written on
- * `exit`. Other runtimes keep console.log.
+ * A logger that writes one JSON line per event at `level` or above. `write` defaults to
+ * console.log; the Node adapter supplies a batched stdout writer (runtime/node/stdout-lines.ts).
  */
-function defaultWrite(): (line: string) => void {
-  const proc = (globalThis as { process?: NodeProcessLike }).process;
-  const ua = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent;
-  // Bun, Deno and workerd have a `process` too; Node 20 has no navigator, Node 21+ says "Node.js/".
-  const isNode = proc?.versions?.node !== undefined && (ua === undefined || ua.startsWith('Node.js/'));
-  const out = proc?.stdout;
-  if (!isNode || !out || typeof proc.on !== 'function') return (l) => console.log(l);
-  if (stdoutLines) return stdoutLines;
-  let pending: string[] = [];
-  let chars = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    if (pending.length === 0) return;
-    const chunk = pending.join('\n') + '\n';
-    pending = [];
-    chars = 0;
-    out.write(chunk);
-  };
-  proc.on('exit', flush);
-  stdoutLines = (line) => {
-    pending.push(line);
-    chars += line.length;
-    if (chars >= LOG_FLUSH_CHARS) flush();
-    // unref: a pending flush never keeps the process alive (exit writes it).
-    else if (timer === undefined) timer = setTimeout(flush, LOG_FLUSH_MS).unref();
-  };
-  return stdoutLines;
-}
-
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = defaultWrite()): Logger {
+export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => console.log(line)): Logger {
   const min = ORDER[level];
   const emit = (lvl: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[lvl] < min) return;

@@ -21,7 +21,7 @@ export interface GatewayOptions {
   routes: Array<RouteConfig | LoadedRoute>;
   /** The runtime adapter (the Node entry point supplies one). */
   runtime?: RuntimeAdapter;
-  /** Environment for JWT_* settings. @default process.env where it exists, else {} */
+  /** Environment for JWT_* settings. @default the runtime's environment (`process.env` on Node, Bun and Deno), else {} */
   env?: Record<string, string | undefined>;
   /** Presence and broadcast store. @default a memory store, created when a route has a channel */
   store?: Store;
@@ -100,11 +100,6 @@ function clientIpHeader(h: string | undefined): string {
   return name;
 }
 
-function defaultEnv(): Record<string, string | undefined> {
-  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  return p?.env ?? {};
-}
-
 /** Route objects or loaded route files, each validated (errors name file, field and reason). */
 export function resolveRoutes(list: GatewayOptions['routes']): ResolvedRoute[] {
   return list.map((r, i) => ('source' in r && 'route' in r ? resolveRoute(r.route, r.source) : resolveRoute(r, `routes[${i}]`)));
@@ -113,7 +108,7 @@ export function resolveRoutes(list: GatewayOptions['routes']): ResolvedRoute[] {
 export function resolveOptions(o: GatewayOptions): ResolvedOptions {
   if (!Array.isArray(o.routes)) throw new Error('options.routes: expected a list of routes');
   const routes = resolveRoutes(o.routes);
-  const env = o.env ?? defaultEnv();
+  const env = o.env ?? o.runtime?.env?.() ?? {};
   const num = (name: string, v: number | undefined, d: number) => {
     if (v === undefined) return d;
     if (!Number.isInteger(v) || v < 1) throw new Error(`options.${name}: expected a positive integer, got ${v}`);
@@ -131,7 +126,7 @@ export function resolveOptions(o: GatewayOptions): ResolvedOptions {
     adminAudience: audience || 'wsgate-admin',
     adminListener: o.adminListener ?? false,
     metricsToken: o.metricsToken ?? (env.WSGATE_METRICS_TOKEN || undefined),
-    log: typeof o.log === 'object' ? o.log : createLogger(o.log ?? 'info'),
+    log: typeof o.log === 'object' ? o.log : createLogger(o.log ?? 'info', o.runtime?.writeLog),
     maxConnections: num('maxConnections', o.maxConnections, 100_000),
     maxHandshakesPerIp: num('maxHandshakesPerIp', o.maxHandshakesPerIp, 64),
     maxUrlBytes: num('maxUrlBytes', o.maxUrlBytes, 8192),

@@ -162,6 +162,12 @@ export interface RuntimeAdapter {
    * thread-pool job); the verifiers use jose/WebCrypto when absent.
    */
   readonly hmacVerifier?: HmacVerifierFactory;
+  /** The process environment (JWT_*, WSGATE_*), used when `options.env` is not given. */
+  env?(): Record<string, string | undefined>;
+  /** Heap in use and resident set size for `/metrics`, where the runtime reports them. */
+  memoryUsage?(): { heapUsed: number; rss: number };
+  /** Where log lines go when `options.log` is a level. @default console.log */
+  readonly writeLog?: (line: string) => void;
   accept(
     request: Request,
     env: unknown,

@@ -17,7 +17,7 @@
  * Lease: 0.8 × ttl, renewed every ttl/4, swept every ttl/10, so a dead instance's users are
  * announced left within 0.9 × ttl of its last renewal (the README's "within the presence TTL").
  */
-import type { PresenceStore } from '../store/presence-store.ts';
+import type { PresenceMember, PresenceStore } from '../store/presence-store.ts';
 import type { StoreHealth } from '../store/types.ts';
 import type { Wire } from './channel-wire.ts';
 import type { Clock } from './clock.ts';
@@ -240,7 +240,7 @@ export class PresenceTracker {
       return this.d.warn('presence_read_failed', err);
     }
     if (this.inGrace()) return;
-    for (const [channel, view] of this.views) {
+    for (const view of this.views.values()) {
       if (!view.ready) continue;
       for (const [user, per] of [...view.users])
         for (const instance of [...per.keys()])
@@ -256,7 +256,7 @@ export class PresenceTracker {
   private async resync(channel: string): Promise<void> {
     const view = this.views.get(channel);
     if (!view?.ready) return;
-    let members;
+    let members: PresenceMember[];
     const startedAt = this.d.clock.now();
     try {
       members = await this.d.presence.members(channel);

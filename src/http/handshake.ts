@@ -8,7 +8,7 @@ import type { ResolvedRoute } from '../routing/schema.ts';
 /** `Upgrade: websocket` in any case (RFC 6455 §4.2.1; Hono's Deno/Workers helpers get this wrong). */
 export function isUpgradeRequest(req: Request): boolean {
   const upgrade = req.headers.get('upgrade');
-  return upgrade !== null && upgrade.split(',').some((v) => v.trim().toLowerCase() === 'websocket');
+  return (upgrade ?? '').split(',').some((v) => v.trim().toLowerCase() === 'websocket');
 }
 
 const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;

@@ -21,6 +21,8 @@ export interface ProbeDeps {
   metrics: GatewayMetrics;
   registry: Registry;
   verifiers(): Array<Verifier | undefined>;
+  /** Heap and resident set size, where the runtime reports them (RuntimeAdapter.memoryUsage), else undefined. */
+  memoryUsage(): { heapUsed: number; rss: number } | undefined;
 }
 
 export function mountProbes(app: Hono, deps: ProbeDeps): void {
@@ -55,7 +57,7 @@ export function mountMetrics(app: Hono, deps: ProbeDeps, token: string | undefin
     const m = deps.metrics;
     m.storeHealthy.set({}, deps.store?.health() === 'degraded' ? 0 : 1);
     m.draining.set({}, deps.isDraining() ? 1 : 0);
-    const mem = (globalThis as { process?: { memoryUsage?: () => { heapUsed: number; rss: number } } }).process?.memoryUsage?.();
+    const mem = deps.memoryUsage?.();
     if (mem) {
       m.heap.set({}, mem.heapUsed);
       m.rss.set({}, mem.rss);

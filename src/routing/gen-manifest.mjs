@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Writes src/routing/manifest.ts: a static import of every route file in routes/, for bundlers
- * (Workers cannot read a folder). Same file selection as loadRouteFiles (routing/load.ts).
+ * (Workers cannot read a folder). Same file selection as loadRouteFiles (runtime/route-files.ts).
  *
  *   node src/routing/gen-manifest.mjs           rewrite the manifest
  *   node src/routing/gen-manifest.mjs --check   exit 1 when it differs from routes/

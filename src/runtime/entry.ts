@@ -12,7 +12,7 @@ import { createGateway, type GatewayApp } from '../gateway.ts';
 import { TrustedProxies } from '../http/client-address.ts';
 import type { LogLevel } from '../log.ts';
 import type { GatewayOptions, LoadedRoute } from '../options.ts';
-import { loadRouteFiles } from '../routing/load.ts';
+import { loadRouteFiles } from './route-files.ts';
 import { maxConnectionsForFdLimit, readFdLimit } from './fd-limit.ts';
 import type { Store } from '../store/types.ts';
 

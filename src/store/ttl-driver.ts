@@ -34,7 +34,7 @@ export function withTtl(inner: Driver, options: TtlDriverOptions = {}): Driver {
     for (const [key, at] of expiresAt) if (at <= t) await drop(key);
   };
   const remember = (key: string, opts: TransactionOptions | undefined): void => {
-    const ttl: unknown = opts?.['ttl'];
+    const ttl: unknown = opts?.ttl;
     if (typeof ttl === 'number' && ttl > 0) expiresAt.set(key, now() + ttl * 1000);
     else expiresAt.delete(key);
   };

@@ -9,7 +9,7 @@ import { connectClient, startGateway, stopAll, until } from '../helpers/gateway.
 import { routesDir, spawnGateway, stopProcesses } from '../helpers/processes.ts';
 import { claims, hs } from '../helpers/tokens.ts';
 import type { RouteConfig } from '../../src/index.ts';
-import { events, has, snapshotWith, type Ev } from '../helpers/events.ts';
+import { has, snapshotWith, type Ev } from '../helpers/events.ts';
 
 const T = 30_000;
 const token = (sub: string) => hs(claims({ sub }));

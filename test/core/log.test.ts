@@ -1,8 +1,9 @@
-// The default log writer on Node: JSON lines on stdout, the lines of up to LOG_FLUSH_MS in one
+// The Node adapter's log writer: JSON lines on stdout, the lines of up to LOG_FLUSH_MS in one
 // write (in order), nothing lost when the process exits right after logging.
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, LOG_FLUSH_MS } from '../../src/log.ts';
+import { createLogger } from '../../src/log.ts';
+import { LOG_FLUSH_MS, stdoutLines } from '../../src/runtime/node/stdout-lines.ts';
 
 const afterFlush = () => new Promise((r) => setTimeout(r, LOG_FLUSH_MS + 20));
 
@@ -10,11 +11,11 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 
 afterEach(() => vi.restoreAllMocks());
 
-describe('default writer (Node)', () => {
+describe('the Node adapter log writer (stdoutLines)', () => {
   it('writes the lines of a flush interval in one stdout write, in order, shortly after', async () => {
     const writes: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (writes.push(String(chunk)), true));
-    const log = createLogger('info');
+    const log = createLogger('info', stdoutLines());
     log.info('a', { n: 1 });
     log.debug('filtered');
     log.warn('b', { n: 2 });
@@ -42,7 +43,7 @@ describe('default writer (Node)', () => {
     ['process.exit()', 'process.exit(0);'],
     ['the event loop running empty (the flush timer does not keep it alive)', ''],
   ])('lines logged right before %s are written', async (_name, end) => {
-    const code = `import { createLogger } from './src/log.ts'; const l = createLogger('info'); for (let i = 0; i < 3; i++) l.info('line', { i }); ${end}`;
+    const code = `import { createLogger } from './src/log.ts'; import { stdoutLines } from './src/runtime/node/stdout-lines.ts'; const l = createLogger('info', stdoutLines()); for (let i = 0; i < 3; i++) l.info('line', { i }); ${end}`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -54,7 +55,7 @@ describe('default writer (Node)', () => {
   it('a burst past 64 KiB is written at once, without waiting for the timer; nothing lost, in order', async () => {
     const writes: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (writes.push(String(chunk)), true));
-    const log = createLogger('info');
+    const log = createLogger('info', stdoutLines());
     const big = 'x'.repeat(1024);
     for (let i = 0; i < 70; i++) log.info('big', { big, i });
     expect(writes).toHaveLength(1);

@@ -12,6 +12,8 @@ import type { PresenceStore } from '../../src/store/presence-store.ts';
 import { ManualClock } from '../helpers/gateway.ts';
 
 const TTL_SEC = 2;
+/** The tracker's interval handles (private), to stop its timers by hand. */
+const timersOf = (t: PresenceTracker): unknown[] => (t as unknown as { timers: unknown[] }).timers;
 const CH = 'room:t';
 type Ev = { type: string; user?: string; users?: Array<{ user: string; connections: number }> };
 
@@ -140,7 +142,7 @@ describe('presence tracker', () => {
     expect(joins(obs.seen)).toEqual(['bob']);
     await w.settle(1000); // some renewals happen
     // i2 dies: its timers stop (taken off the shared clock), nothing is sent.
-    i2.tracker['timers'].forEach((t) => w.clock.clearInterval(t));
+    timersOf(i2.tracker).forEach((t) => w.clock.clearInterval(t));
     const diedAt = w.clock.t;
     let leftAt: number | undefined;
     for (let t = 0; t < 2 * TTL_SEC * 1000 && leftAt === undefined; t += 50) {
@@ -159,7 +161,7 @@ describe('presence tracker', () => {
     await w.settle();
     i2.connect('bob');
     await w.settle(300);
-    const timers = [...i2.tracker['timers']];
+    const timers = [...timersOf(i2.tracker)];
     const saved = timers.map((t) => w.clock.timers.get(t as number)!);
     timers.forEach((t) => w.clock.timers.delete(t as number)); // i2 pauses
     await w.settle(2 * TTL_SEC * 1000);

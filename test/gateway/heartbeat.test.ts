@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { connectClient, rawClient, startGateway, startUpstream, stopAll, until, type UpstreamConnection } from '../helpers/gateway.ts';
 import { claims, hs } from '../helpers/tokens.ts';
 

@@ -21,7 +21,7 @@ function findNginx(): { bin: string } | { missing: string } {
 }
 
 /** The README's nginx block (the one under "nginx in front"). */
-export function readmeNginxSnippet(): string {
+function readmeNginxSnippet(): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const m = /```nginx\n(# wsgate behind nginx[\s\S]*?)```/.exec(readme);
   if (!m) throw new Error('README.md has no ```nginx block starting with "# wsgate behind nginx"');

@@ -379,7 +379,7 @@ export class FrameReader {
       const keyOff = off;
       if (masked) off += 4;
       if (b.length < off + len) break;
-      let payload = Buffer.from(b.subarray(off, off + len));
+      const payload = Buffer.from(b.subarray(off, off + len));
       if (masked) for (let i = 0; i < len; i++) payload[i] = payload[i]! ^ b[keyOff + (i & 3)]!;
       out.push({ fin: (b[0]! & 0x80) !== 0, rsv: (b[0]! >> 4) & 7, opcode: b[0]! & 0x0f, masked, payload });
       this.buf = b.subarray(off + len);

@@ -19,7 +19,6 @@ import { resolveWorkerdTools } from '../workers/wrangler-dev.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const run = promisify(execFile);
 const node20 = resolveRuntime('node20');
-const node24 = resolveRuntime('node24');
 const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
 const work = mkdtempSync(join(tmpdir(), 'wsgate-pkg-'));

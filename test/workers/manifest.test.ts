@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error — a plain .mjs script without type declarations
 import { MANIFEST, renderManifest, routeFiles } from '../../src/routing/gen-manifest.mjs';
-import { loadRouteFiles } from '../../src/routing/load.ts';
+import { loadRouteFiles } from '../../src/runtime/route-files.ts';
 import { routeManifest } from '../../src/routing/manifest.ts';
 import { resolveRoute } from '../../src/routing/schema.ts';
 

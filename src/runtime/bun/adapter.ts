@@ -14,6 +14,7 @@
  */
 import { sharedPayload, upgradedResponse, type Leg, type RuntimeAdapter } from '../../core/leg.ts';
 import { dialWhatwg, legEvents } from '../../core/whatwg-leg.ts';
+import { processFacts } from '../process.ts';
 import type { BunEnv, BunServerWebSocket, BunSocketData } from './types.ts';
 
 export type { BunEnv, BunServer } from './types.ts';
@@ -81,6 +82,7 @@ type BunClientSocket = WebSocket & { ping?(): void; pause?(): void; resume?(): v
 export function createBunAdapter(): RuntimeAdapter {
   return {
     name: 'bun',
+    ...processFacts,
     remoteAddress: (req, env) => (env as BunEnv).server.requestIP(req)?.address,
     connectUpstream: (req, signal) =>
       dialWhatwg(

@@ -16,7 +16,7 @@ export function createGateway(options: GatewayOptions): GatewayApp {
 }
 
 export * from '../../index.ts';
-export { loadRouteFiles } from '../../routing/load.ts';
+export { loadRouteFiles } from '../route-files.ts';
 export { serveBun, type BunServeOptions, type BunGatewayServer } from './serve.ts';
 export { createBunAdapter } from './adapter.ts';
 export { drainOnSignals } from '../entry.ts';

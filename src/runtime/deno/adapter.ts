@@ -18,6 +18,7 @@
  */
 import type { RuntimeAdapter } from '../../core/leg.ts';
 import { dialWhatwg, whatwgLeg } from '../../core/whatwg-leg.ts';
+import { processFacts } from '../process.ts';
 
 declare const Deno: {
   upgradeWebSocket(req: Request, opts?: { protocol?: string; idleTimeout?: number }): { socket: WebSocket; response: Response };
@@ -37,6 +38,7 @@ export function idleTimeoutSec(hb: { intervalMs: number; timeoutMs: number } | f
 export function createDenoAdapter(): RuntimeAdapter {
   return {
     name: 'deno',
+    ...processFacts,
     // Deno's client only sends close codes 1000 and 3000–4999: the core maps the others.
     upstreamWhatwg: true,
     remoteAddress: (_req, env) => (env as DenoEnv | undefined)?.remoteAddr?.hostname,

@@ -18,6 +18,8 @@ import { upgradedResponse, UpstreamDialError, type Leg, type RuntimeAdapter, typ
 import { dialFrames, switchingProtocols } from './frame-dial.ts';
 import { frameLeg } from './frame-leg.ts';
 import { nodeHmacVerifier } from './hmac.ts';
+import { stdoutLines } from './stdout-lines.ts';
+import { processFacts } from '../process.ts';
 import { wsLeg } from './ws-leg.ts';
 
 /** What the Node upgrade listener passes to the Hono app as `env`. */
@@ -65,6 +67,8 @@ export function createNodeAdapter(
     name: 'node',
     relay,
     hmacVerifier: nodeHmacVerifier,
+    ...processFacts,
+    writeLog: stdoutLines(),
     connectUpstream: (req, signal) =>
       relay === 'frames'
         ? dialFrames(req, signal).then((d) => frameLeg(d.socket, false, d.protocol, req.maxPayload, d.leftover))

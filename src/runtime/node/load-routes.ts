@@ -1,6 +1,6 @@
 /** `loadRouteFiles` on Node: the shared folder loader with Node's route-file importer. */
 import type { LoadedRoute } from '../../options.ts';
-import { loadRouteFiles as loadWith } from '../../routing/load.ts';
+import { loadRouteFiles as loadWith } from '../route-files.ts';
 import { importRouteFile } from './route-import.ts';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Load route files from a folder (Node, Bun, Deno): every `*.ts`, `*.mts`, `*.js`, `*.mjs` file
  * whose default export is a route. Bun and Deno import TypeScript natively; the Node entry passes
- * its own importer (src/runtime/node/route-import.ts) for Nodes without type stripping and for
+ * its own importer (node/route-import.ts) for Nodes without type stripping and for
  * folders outside the project. Files starting with `_` or `.` are skipped (helpers).
  * Workers cannot read a folder; they use the generated manifest instead.
  */
@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LoadedRoute } from '../options.ts';
-import { RouteError } from './schema.ts';
+import { RouteError } from '../routing/schema.ts';
 
 const EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
