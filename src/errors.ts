@@ -61,18 +61,26 @@ export const ERROR_TABLE = {
   body_too_large: { status: 413, message: 'Request body too large' },
   bad_request: { status: 400, message: 'Bad request' },
   internal: { status: 500, close: 1011, message: 'Internal gateway error' },
+  // Start-up: a route file, auth setting, option or store URL that is not valid (ConfigError).
+  config_invalid: { status: 500, message: 'Invalid gateway configuration' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
 
-/** An error with a stable `code` (see ERROR_TABLE). Branch on `code`, never on `message`. */
+/**
+ * An error with a stable `code` (see ERROR_TABLE). Branch on `code`, never on `message`; the
+ * error that led to it, if any, is kept as `cause`.
+ *
+ * @example
+ * if (err instanceof GatewayError && err.code === 'upstream_timeout') retryLater();
+ */
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   /** Extra response headers (e.g. WWW-Authenticate, Retry-After). */
   readonly headers: Record<string, string>;
-  constructor(code: ErrorCode, message?: string, headers: Record<string, string> = {}) {
-    super(message ?? ERROR_TABLE[code].message);
+  constructor(code: ErrorCode, message?: string, headers: Record<string, string> = {}, options?: { cause?: unknown }) {
+    super(message ?? ERROR_TABLE[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.status = ERROR_TABLE[code].status;
@@ -94,8 +102,41 @@ export function errorResponse(err: GatewayError, extraHeaders: Record<string, st
   });
 }
 
-/** Anything thrown becomes a GatewayError; unknown errors become `internal`. */
+/** Anything thrown becomes a GatewayError; unknown errors become `internal`, with the original as `cause`. */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
-  return new GatewayError('internal');
+  return new GatewayError('internal', undefined, {}, { cause: err });
+}
+
+export interface ConfigProblem {
+  /** Where the setting came from: a route file, `options`, `--routes DIR`, a store URL... */
+  source: string;
+  /** The field path inside it, e.g. `heartbeat.intervalMs` or `auth.jwksUrl`. */
+  field: string;
+  /** What a valid value looks like (or why the given one is refused). */
+  expected: string;
+  /** The value given, shown shortened in the message. */
+  got?: unknown;
+  /** The error that revealed the problem (a failed import, an unreadable folder). */
+  cause?: unknown;
+}
+
+/**
+ * A start-up failure (code `config_invalid`): `wsgate start`, `wsgate routes` and `createGateway`
+ * refuse a bad route file, auth setting, option or store URL before serving anything, naming the
+ * source, the field and what was expected.
+ */
+export class ConfigError extends GatewayError {
+  readonly source: string;
+  readonly field: string;
+  readonly expected: string;
+  /** @param message the full text, when `source: field: expected …, got …` does not read well */
+  constructor(problem: ConfigProblem, message?: string) {
+    const got = problem.got === undefined ? '' : `, got ${JSON.stringify(problem.got)?.slice(0, 80)}`;
+    super('config_invalid', message ?? `${problem.source}: ${problem.field}: expected ${problem.expected}${got}`, {}, { cause: problem.cause });
+    this.name = 'ConfigError';
+    this.source = problem.source;
+    this.field = problem.field;
+    this.expected = problem.expected;
+  }
 }

@@ -4,6 +4,7 @@
 import type { Clock } from './core/clock.ts';
 import { TrustedProxies, type ClientAddressConfig } from './http/client-address.ts';
 import { systemClock } from './core/clock.ts';
+import { ConfigError } from './errors.ts';
 import type { RuntimeAdapter } from './core/leg.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
 import type { RouteConfig } from './routing/define-route.ts';
@@ -96,7 +97,7 @@ export interface ResolvedOptions {
 
 function clientIpHeader(h: string | undefined): string {
   const name = (h ?? 'x-forwarded-for').trim().toLowerCase();
-  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new Error(`options.clientIpHeader: "${h}" is not a header name`);
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new ConfigError({ source: 'options', field: 'clientIpHeader', expected: 'a header name', got: h }, `options.clientIpHeader: "${h}" is not a header name`);
   return name;
 }
 
@@ -106,12 +107,12 @@ export function resolveRoutes(list: GatewayOptions['routes']): ResolvedRoute[] {
 }
 
 export function resolveOptions(o: GatewayOptions): ResolvedOptions {
-  if (!Array.isArray(o.routes)) throw new Error('options.routes: expected a list of routes');
+  if (!Array.isArray(o.routes)) throw new ConfigError({ source: 'options', field: 'routes', expected: 'a list of routes' }, 'options.routes: expected a list of routes');
   const routes = resolveRoutes(o.routes);
   const env = o.env ?? o.runtime?.env?.() ?? {};
   const num = (name: string, v: number | undefined, d: number) => {
     if (v === undefined) return d;
-    if (!Number.isInteger(v) || v < 1) throw new Error(`options.${name}: expected a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError({ source: 'options', field: name, expected: 'a positive integer', got: v }, `options.${name}: expected a positive integer, got ${v}`);
     return v;
   };
   const adminSecret = o.adminSecret ?? (env.WSGATE_ADMIN_SECRET || undefined);

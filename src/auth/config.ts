@@ -3,6 +3,7 @@
  * start-up: a bad configuration throws a plain Error naming the route file and the field, before
  * any client connects.
  */
+import { ConfigError } from '../errors.ts';
 import type { AuthConfig } from '../routing/define-route.ts';
 import { ALL_ALGS, ASYMMETRIC_ALGS, HMAC_ALGS, HMAC_MIN_BYTES, algsForKeyType, parsePublicKey, type ParsedPublicKey } from './keys.ts';
 import type { TokenSource } from './token.ts';
@@ -73,8 +74,8 @@ function isLoopback(host: string): boolean {
 export function resolveAuth(route: (AuthConfig & AuthExtras) | false | undefined, env: AuthEnv, where: string): ResolvedAuth | false {
   if (route === false) return false;
   const r: AuthConfig & AuthExtras = route ?? {};
-  const fail = (field: string, why: string): never => {
-    throw new Error(`${where}: auth.${field}: ${why}`);
+  const fail = (field: string, why: string, cause?: unknown): never => {
+    throw new ConfigError({ source: where, field: `auth.${field}`, expected: why, cause }, `${where}: auth.${field}: ${why}`);
   };
 
   // Key source: the route's own key settings replace the gateway-wide ones as a whole.
@@ -101,7 +102,7 @@ export function resolveAuth(route: (AuthConfig & AuthExtras) | false | undefined
     try {
       parsed = parsePublicKey(keys.publicKey);
     } catch (e) {
-      fail(names.publicKey, (e as Error).message);
+      fail(names.publicKey, (e as Error).message, e);
     }
     key = { kind: 'publicKey', key: parsed!.key, text: keys.publicKey };
     allowedForKey = algsForKeyType(parsed!.type);

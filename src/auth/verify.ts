@@ -6,7 +6,7 @@
  * 4. signature (jose `compactVerify`), then claims (claims.ts: B3–B6, required claims).
  */
 import type { CryptoKey, JWTPayload, JWSHeaderParameters } from 'jose';
-import { GatewayError } from '../errors.ts';
+import { ConfigError, GatewayError } from '../errors.ts';
 import { checkClaims } from './claims.ts';
 import type { ResolvedAuth } from './config.ts';
 import { authError } from './errors.ts';
@@ -202,15 +202,27 @@ export function createVerifier(auth: ResolvedAuth, deps: VerifierDeps = {}): Ver
     async warm() {
       if (jwks) {
         await jwks.refresh().catch((e: unknown) => {
-          throw new Error(`${auth.where}: JWKS ${auth.key.kind === 'jwks' ? auth.key.url : ''} is unavailable: ${(e as Error).message}`);
+          throw new GatewayError(
+            'jwks_unavailable',
+            `${auth.where}: JWKS ${auth.key.kind === 'jwks' ? auth.key.url : ''} is unavailable: ${(e as Error).message}`,
+            {},
+            { cause: e },
+          );
         });
       } else if (auth.key.kind === 'publicKey') {
         for (const alg of auth.algorithms) {
           const k = await importPublicKey(auth, alg).catch((e: unknown) => {
-            throw new Error(`${auth.where}: auth.publicKey cannot be imported for ${alg}: ${(e as Error).message}`);
+            throw new ConfigError(
+              { source: auth.where, field: 'auth.publicKey', expected: `a key WebCrypto imports for ${alg}`, cause: e },
+              `${auth.where}: auth.publicKey cannot be imported for ${alg}: ${(e as Error).message}`,
+            );
           });
           const bits = (k.algorithm as { modulusLength?: number }).modulusLength;
-          if (bits !== undefined && bits < 2048) throw new Error(`${auth.where}: auth.publicKey: RSA key is ${bits} bits; at least 2048 are required`);
+          if (bits !== undefined && bits < 2048)
+            throw new ConfigError(
+              { source: auth.where, field: 'auth.publicKey', expected: 'an RSA key of at least 2048 bits', got: bits },
+              `${auth.where}: auth.publicKey: RSA key is ${bits} bits; at least 2048 are required`,
+            );
         }
       }
     },

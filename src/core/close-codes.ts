@@ -48,3 +48,36 @@ export function clampReason(reason: string): string {
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--; // do not split a code point
   return decoder.decode(bytes.subarray(0, end));
 }
+
+/** One row of the close-code documentation: what a client should do when it sees these codes. */
+export interface CloseCodeAdvice {
+  codes: readonly number[];
+  meaning: string;
+  /** Whether (and how) to reconnect; 4000–4499 always start with "yes", 4500–4999 with "no". */
+  reconnect: string;
+}
+
+/**
+ * The close codes the gateway itself sends after the upgrade, with the reconnect advice for each.
+ * The README's "Close codes after the upgrade" table is checked against this list by a test, and
+ * every close code in ERROR_TABLE must appear here.
+ */
+export const CLOSE_CODE_ADVICE: readonly CloseCodeAdvice[] = [
+  { codes: [1000, 1001], meaning: 'normal / going away (gateway shutdown, upstream going away)', reconnect: 'yes' },
+  {
+    codes: [1002, 1007],
+    meaning:
+      "protocol error / invalid UTF-8 from the client (on Node's frame relay a client's invalid text is failed by the upstream endpoint and its 1007 relayed, as through nginx)",
+    reconnect: 'fix the client',
+  },
+  { codes: [1009], meaning: 'message over `maxMessageBytes`', reconnect: 'no, same message fails again' },
+  { codes: [1011], meaning: 'internal gateway error', reconnect: 'yes, with backoff' },
+  { codes: [1012], meaning: 'upstream restarting (relayed)', reconnect: 'yes' },
+  { codes: [1014], meaning: 'upstream failed: dropped (1006), TLS error (1015), protocol error, or missed pongs', reconnect: 'yes, with backoff' },
+  { codes: [4401], meaning: 'token expired during the session', reconnect: 'yes, with a fresh token' },
+  { codes: [4408], meaning: 'slow consumer: send buffer over `maxBufferedBytes`, or no progress for `sendTimeoutMs`', reconnect: 'yes' },
+  { codes: [4409], meaning: 'heartbeat timeout (no pong)', reconnect: 'yes' },
+  { codes: [4410], meaning: '`maxConnectionAgeMs` reached', reconnect: 'yes, at once' },
+  { codes: [4429], meaning: '`maxMessagesPerSec` exceeded', reconnect: 'yes, after a pause' },
+  { codes: [4903], meaning: 'closed by an administrator (`DELETE /_wsgate/connections/:id`)', reconnect: 'no' },
+];

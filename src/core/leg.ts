@@ -4,6 +4,7 @@
  * a Leg; the core never touches a native socket, so it runs unchanged on every runtime.
  */
 import type { HmacVerifierFactory } from '../auth/verify.ts';
+import { GatewayError } from '../errors.ts';
 import type { ResolvedRoute } from '../routing/schema.ts';
 
 export type Payload = string | Uint8Array;
@@ -94,15 +95,24 @@ export interface UpstreamRequest {
   maxPayload: number;
 }
 
-/** Why an upstream dial failed, for the error mapping (502 vs 504). */
-export class UpstreamDialError extends Error {
+/**
+ * A failed upstream dial, with the code the handshake answers with: `upstream_unavailable`
+ * (refused, unreachable: 502), `upstream_rejected` (the upstream answered without a 101: 502) or
+ * `upstream_timeout` (504); `overloaded` (503, Retry-After) when this process is out of file
+ * descriptors. `kind` is the code without its prefix (`exhausted` for overloaded), the metrics label.
+ */
+export class UpstreamDialError extends GatewayError {
+  override readonly code: 'upstream_unavailable' | 'upstream_rejected' | 'upstream_timeout' | 'overloaded';
   constructor(
     /** `exhausted`: this process is out of file descriptors (EMFILE/ENFILE), not the upstream's fault. */
     readonly kind: 'unavailable' | 'rejected' | 'timeout' | 'exhausted',
     message: string,
     readonly upstreamStatus?: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    const code = kind === 'exhausted' ? 'overloaded' : (`upstream_${kind}` as const);
+    super(code, message, kind === 'exhausted' ? { 'retry-after': '5' } : {}, options);
+    this.code = code;
     this.name = 'UpstreamDialError';
   }
 }

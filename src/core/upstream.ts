@@ -123,18 +123,22 @@ export async function dialWithFailover(
         signal,
       );
     } catch (err) {
-      last = err instanceof UpstreamDialError ? err : new UpstreamDialError('unavailable', String(err));
+      last = err instanceof UpstreamDialError ? err : new UpstreamDialError('unavailable', String(err), undefined, { cause: err });
       const errno = (err as { code?: string }).code;
-      if (errno === 'EMFILE' || errno === 'ENFILE') last = new UpstreamDialError('exhausted', String(err));
+      if (errno === 'EMFILE' || errno === 'ENFILE') last = new UpstreamDialError('exhausted', String(err), undefined, { cause: err });
       // Out of file descriptors is overload here, never an upstream failure (no failover either).
-      if (last.kind === 'exhausted') throw new GatewayError('overloaded', 'Gateway is out of file descriptors', { 'retry-after': '5' });
+      if (last.kind === 'exhausted') throw new GatewayError('overloaded', 'Gateway is out of file descriptors', { 'retry-after': '5' }, { cause: last });
       onFailure(last.kind);
       const retryable = last.kind !== 'rejected' || (last.upstreamStatus ?? 500) >= 500;
       if (!retryable) break;
     }
   }
-  if (last?.kind === 'timeout') throw new GatewayError('upstream_timeout');
-  if (last?.kind === 'rejected')
-    throw new GatewayError('upstream_rejected', last.upstreamStatus === 101 ? 'Upstream chose a subprotocol the client did not offer' : `Upstream answered HTTP ${last.upstreamStatus}`);
-  throw new GatewayError('upstream_unavailable');
+  // The client sees the table's message (or the upstream's status), never the dial's own text; the dial error stays as `cause`.
+  const cause = { cause: last };
+  if (last?.kind === 'timeout') throw new GatewayError('upstream_timeout', undefined, {}, cause);
+  if (last?.kind === 'rejected') {
+    const message = last.upstreamStatus === 101 ? 'Upstream chose a subprotocol the client did not offer' : `Upstream answered HTTP ${last.upstreamStatus}`;
+    throw new GatewayError('upstream_rejected', message, {}, cause);
+  }
+  throw new GatewayError('upstream_unavailable', undefined, {}, cause);
 }

@@ -154,7 +154,7 @@ export function dialWhatwg(req: UpstreamRequest, signal: AbortSignal | undefined
     try {
       ws = create();
     } catch (err) {
-      return reject(new UpstreamDialError('unavailable', String(err)));
+      return reject(new UpstreamDialError('unavailable', String(err), undefined, { cause: err }));
     }
     ws.binaryType = 'arraybuffer';
     // Build the leg now so messages sent by the upstream right after its 101 are buffered.

@@ -5,6 +5,7 @@
  * not a trusted proxy. Everything left of that address was written by the client itself and is
  * dropped. Runs on every runtime (Web APIs only).
  */
+import { ConfigError } from '../errors.ts';
 import { cidrContains, normalizeHop, normalizeIp, parseCidr, parseIp, type Cidr } from './ip.ts';
 
 /** Named sets of ranges for `trustedProxies` / `--trust-proxy`. */
@@ -34,7 +35,11 @@ export class TrustedProxies {
       try {
         return parseCidr(e);
       } catch (err) {
-        throw new Error(`trusted proxies: ${(err as Error).message} (expected an address, a CIDR, or one of ${Object.keys(TRUST_PRESETS).join(', ')})`);
+        const expected = `an address, a CIDR, or one of ${Object.keys(TRUST_PRESETS).join(', ')}`;
+        throw new ConfigError(
+          { source: 'trusted proxies', field: 'trustedProxies', expected, got: e, cause: err },
+          `trusted proxies: ${(err as Error).message} (expected ${expected})`,
+        );
       }
     });
     this.entries = entries;

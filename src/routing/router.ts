@@ -4,7 +4,7 @@
  * `%2e%2e`, `%2F`, `@`, CR/LF can never change the upstream host or leave the template (A7).
  */
 import { PatternRouter } from 'hono/router/pattern-router';
-import { GatewayError } from '../errors.ts';
+import { ConfigError, GatewayError } from '../errors.ts';
 import type { ResolvedRoute } from './schema.ts';
 
 export interface RouteMatch {
@@ -20,7 +20,11 @@ export class Router {
     const seen = new Map<string, string>();
     for (const r of routes) {
       const prev = seen.get(r.path);
-      if (prev) throw new Error(`${r.source}: path: ${r.path} is already defined by ${prev}`);
+      if (prev)
+        throw new ConfigError(
+          { source: r.source, field: 'path', expected: `a path no other route defines (${prev} does)`, got: r.path },
+          `${r.source}: path: ${r.path} is already defined by ${prev}`,
+        );
       seen.set(r.path, r.source);
       this.router.add('GET', r.path, r);
     }

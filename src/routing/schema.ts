@@ -2,6 +2,7 @@
  * Validates a route object once, at start-up, and applies defaults. Errors name the file, the
  * field path and what was expected, so a bad route file stops `wsgate start` with a clear line.
  */
+import { ConfigError } from '../errors.ts';
 import type { HeartbeatConfig, HeartbeatPreset, RouteConfig } from './define-route.ts';
 
 export interface ResolvedHeartbeat {
@@ -55,10 +56,10 @@ export interface ResolvedRoute {
   auth: RouteConfig['auth'];
 }
 
-export class RouteError extends Error {
+/** A route file or route object that is not valid (a ConfigError, code `config_invalid`). */
+export class RouteError extends ConfigError {
   constructor(source: string, field: string, expected: string, got?: unknown) {
-    const shown = got === undefined ? '' : `, got ${JSON.stringify(got)?.slice(0, 80)}`;
-    super(`${source}: ${field}: expected ${expected}${shown}`);
+    super({ source, field, expected, got });
     this.name = 'RouteError';
   }
 }

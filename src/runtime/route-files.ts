@@ -8,6 +8,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../errors.ts';
 import type { LoadedRoute } from '../options.ts';
 import { RouteError } from '../routing/schema.ts';
 
@@ -34,10 +35,15 @@ export async function loadRouteFiles(dir: string, o: LoadRouteOptions = {}): Pro
   try {
     names = await readdir(abs);
   } catch (err) {
-    throw new Error(`--routes ${dir}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? err})`);
+    const why = `cannot read the folder (${(err as NodeJS.ErrnoException).code ?? err})`;
+    throw new ConfigError({ source: dir, field: '--routes', expected: 'a readable folder of route files', cause: err }, `--routes ${dir}: ${why}`);
   }
   const files = names.filter((n) => EXTENSIONS.has(extname(n)) && !n.startsWith('_') && !n.startsWith('.') && !n.endsWith('.d.ts')).sort();
-  if (files.length === 0) throw new Error(`--routes ${dir}: no route files (*.ts, *.mjs, *.js) found`);
+  if (files.length === 0)
+    throw new ConfigError(
+      { source: dir, field: '--routes', expected: 'route files (*.ts, *.mts, *.js, *.mjs)' },
+      `--routes ${dir}: no route files (*.ts, *.mjs, *.js) found`,
+    );
   const out: LoadedRoute[] = [];
   for (const name of files) {
     const file = join(abs, name);
@@ -45,7 +51,10 @@ export async function loadRouteFiles(dir: string, o: LoadRouteOptions = {}): Pro
     try {
       mod = await importFile(file, suffix);
     } catch (err) {
-      throw new Error(`${file}: cannot load: ${(err as Error).message}`);
+      throw new ConfigError(
+        { source: file, field: 'module', expected: 'a module that imports without error', cause: err },
+        `${file}: cannot load: ${(err as Error).message}`,
+      );
     }
     if (mod.default === undefined) throw new RouteError(file, 'default export', 'export default defineRoute({...})');
     out.push({ source: file, route: mod.default as LoadedRoute['route'] });

@@ -3,6 +3,7 @@
  * nothing or 'memory' → the embedded memory store; 'redis://' or 'rediss://' → Redis.
  * ioredis is imported only when a Redis store is created, so Workers bundles never pull it.
  */
+import { ConfigError } from '../errors.ts';
 import { createMemoryStore } from './memory.ts';
 import { createRedisStore, type RedisStoreOptions } from './redis.ts';
 import type { Store } from './types.ts';
@@ -21,9 +22,8 @@ export { createRedisStore, type RedisStoreOptions } from './redis.ts';
 export async function createStore(url?: string, redisOptions?: RedisStoreOptions): Promise<Store> {
   if (url === undefined || url === '' || url === 'memory') return createMemoryStore();
   if (/^rediss?:\/\//i.test(url)) return createRedisStore(url, redisOptions);
-  throw new Error(
-    `Unknown store URL "${redact(url)}": use "memory" (the default) or a redis:// / rediss:// URL`,
-  );
+  const expected = '"memory" (the default) or a redis:// / rediss:// URL';
+  throw new ConfigError({ source: 'store URL', field: 'url', expected }, `Unknown store URL "${redact(url)}": use ${expected}`);
 }
 
 /** Never echo a password from a mistyped URL into logs. */

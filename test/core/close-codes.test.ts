@@ -1,8 +1,9 @@
 /**
  * Close-code rules and mappings (RELIABILITY C5, F5; RUNTIME-NOTES "Close codes").
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { clampReason, clientCloseToUpstream, isSendableCloseCode, isWhatwgClientCloseCode, upstreamCloseToClient } from '../../src/core/close-codes.ts';
+import { CLOSE_CODE_ADVICE, clampReason, clientCloseToUpstream, isSendableCloseCode, isWhatwgClientCloseCode, upstreamCloseToClient } from '../../src/core/close-codes.ts';
 import { closeCodeOf, ERROR_TABLE } from '../../src/errors.ts';
 
 describe('isSendableCloseCode', () => {
@@ -69,5 +70,28 @@ describe('error table close codes', () => {
     expect(closeCodeOf('token_expired')).toBe(4401);
     expect(closeCodeOf('max_age')).toBe(4410);
     expect(closeCodeOf('bad_request')).toBe(1011); // no close code → 1011
+  });
+});
+
+describe('close-code reconnect advice (CLOSE_CODE_ADVICE)', () => {
+  it("the README's close-code table is exactly CLOSE_CODE_ADVICE", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.split('## Close codes after the upgrade')[1]?.split('\n## ')[0] ?? '';
+    const rows = section
+      .split('\n')
+      .filter((l) => /^\| \d/.test(l))
+      .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows).toEqual(CLOSE_CODE_ADVICE.map((a) => [a.codes.join(' / '), a.meaning, a.reconnect]));
+  });
+
+  it('every close code the error table uses has advice, and the advice follows the 4000–4499 / 4500–4999 ranges', () => {
+    const advised = new Set(CLOSE_CODE_ADVICE.flatMap((a) => a.codes));
+    for (const [name, spec] of Object.entries(ERROR_TABLE)) if ('close' in spec) expect(advised.has(spec.close), `${name} → ${spec.close}`).toBe(true);
+    for (const a of CLOSE_CODE_ADVICE)
+      for (const c of a.codes) {
+        if (c >= 4000 && c <= 4499) expect(a.reconnect, String(c)).toMatch(/^yes/);
+        if (c >= 4500 && c <= 4999) expect(a.reconnect, String(c)).toMatch(/^no/);
+      }
   });
 });

@@ -68,7 +68,7 @@ export async function dialUpstream(req: UpstreamRequest, signal?: AbortSignal): 
     res = await fetch(url.href, { headers, redirect: 'manual', signal: abort.signal });
   } catch (err) {
     if (timedOut) throw new UpstreamDialError('timeout', `no upstream handshake within ${req.timeoutMs} ms`);
-    throw new UpstreamDialError('unavailable', (err as Error).message ?? String(err));
+    throw new UpstreamDialError('unavailable', (err as Error).message ?? String(err), undefined, { cause: err });
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', forward);

@@ -6,6 +6,7 @@
  * `wrangler secret put JWT_SECRET`). Hub routes are served by the channel's Durable Object
  * (`ChannelObject`, which the Worker's main module must export so wrangler can bind it).
  */
+import { ConfigError } from '../../errors.ts';
 import { createGateway, type GatewayApp } from '../../gateway.ts';
 import type { LogLevel } from '../../log.ts';
 import type { LoadedRoute } from '../../options.ts';
@@ -35,9 +36,16 @@ function build(routes: LoadedRoute[], env: WorkerEnv): Built {
     const channelRoutes = routes.filter((r) => r.route.channel !== undefined);
     for (const r of channelRoutes)
       if (r.route.upstream !== undefined)
-        throw new Error(`${r.source}: a relay route with a channel is not supported on Workers yet (a Worker relay session cannot receive channel messages); use a hub route or run this route on Node, Bun or Deno`);
+        throw new ConfigError(
+          { source: r.source, field: 'upstream', expected: 'no upstream on a channel route on Workers (a hub route)' },
+          `${r.source}: a relay route with a channel is not supported on Workers yet (a Worker relay session cannot receive channel messages); use a hub route or run this route on Node, Bun or Deno`,
+        );
     const ns = env.CHANNELS;
-    if (channelRoutes.length > 0 && !ns) throw new Error('routes with a channel need the CHANNELS Durable Object binding (see wrangler.toml)');
+    if (channelRoutes.length > 0 && !ns)
+      throw new ConfigError(
+        { source: 'wrangler.toml', field: 'durable_objects.bindings', expected: 'a CHANNELS binding (routes with a channel need it)' },
+        'routes with a channel need the CHANNELS Durable Object binding (see wrangler.toml)',
+      );
     const runtime = createWorkerdAdapter({
       // The namespace of the request being served: bindings are per request on workerd.
       handoff: (_request, reqEnv, ctx, protocol) =>
