@@ -140,7 +140,7 @@ export function createGateway(input: GatewayOptions): GatewayApp {
     },
     publish: (channel, data) => (channels ? channels.publish(channel, data) : Promise.reject(new GatewayError('store_unavailable', 'No route has a channel'))),
     closeConnection(id, code = 4903, reason = 'Closed by an administrator') {
-      const s = registry.byId.get(id);
+      const s = registry.get(id);
       if (!s) return false;
       s.close(code, reason, 'admin');
       return true;

@@ -73,7 +73,7 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
   const subs = new Map<string, Promise<(() => Promise<void>) | undefined>>();
   const delivered = deps.metrics.broadcasts.cell();
   const warn = (event: string, err: unknown) => log.warn(event, { error: String((err as Error)?.message ?? err) });
-  const members = (channel: string) => registry.byChannel.get(channel) ?? new Set<Session>();
+  const members = (channel: string) => registry.inChannel(channel);
 
   /**
    * Fan a message out to local members. Each distinct payload is built and UTF-8 encoded once
@@ -279,7 +279,7 @@ export function createBroadcast(deps: BroadcastDeps): Broadcast {
       if (deps.historyOf(session.channel!)) void history.join(session.channel!, session, recover).catch((err) => warn('history_join_failed', err));
     },
     async closeRemote(connId, code, reason, waitMs = 2000) {
-      const local = registry.byId.get(connId);
+      const local = registry.get(connId);
       if (local) {
         local.close(code, reason, 'admin');
         return true;

@@ -87,7 +87,7 @@ export function createChannels(deps: ChannelsDeps): Channels {
   // Subscriptions that failed while the broker was down are retried here.
   const maintainTimer = clock.setInterval(() => {
     storeUp.v = store.health() === 'ok' ? 1 : 0;
-    broadcast.maintain(registry.byChannel.keys());
+    broadcast.maintain(registry.channelNames());
   }, Math.max(50, (deps.ttlSec * 1000) / 10));
   storeUp.v = store.health() === 'ok' ? 1 : 0;
 
@@ -98,7 +98,7 @@ export function createChannels(deps: ChannelsDeps): Channels {
       if (queued) throw new Error('store away');
       recipients = await store.presence.count(channel);
     } catch {
-      recipients = registry.byChannel.get(channel)?.size ?? 0; // what this instance knows
+      recipients = registry.inChannel(channel).size; // what this instance knows
     }
     return { recipients, ...(offset !== undefined ? { offset } : {}), ...(queued ? { queued } : {}) };
   }
@@ -117,7 +117,7 @@ export function createChannels(deps: ChannelsDeps): Channels {
     },
     leave(session) {
       const channel = session.channel!;
-      const last = (registry.byChannel.get(channel)?.size ?? 0) === 0;
+      const last = registry.inChannel(channel).size === 0;
       tracker.leave(session, last);
       if (last) broadcast.release(channel);
     },

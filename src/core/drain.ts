@@ -23,7 +23,7 @@ const BUDGET_MS = 8;
 const REASON = 'Gateway is shutting down';
 
 export async function drainSessions({ registry, clock, inFlight, windowMs, deadlineMs }: DrainInput): Promise<void> {
-  const sessions = [...registry.byId.values()];
+  const sessions = registry.all();
   const started = clock.now();
   const yieldNow = () => new Promise<void>((r) => clock.setTimeout(r, TICK_MS));
   let next = 0;
@@ -38,7 +38,7 @@ export async function drainSessions({ registry, clock, inFlight, windowMs, deadl
     await yieldNow();
   }
   // The deadline: whatever is left is closed now, still in budgeted batches.
-  const rest = [...registry.byId.values()];
+  const rest = registry.all();
   for (let i = 0; i < rest.length; ) {
     const budgetEnd = performance.now() + BUDGET_MS;
     while (i < rest.length && performance.now() < budgetEnd) rest[i++]!.close(1001, REASON, 'drain');

@@ -1,7 +1,8 @@
 /**
  * The connections on this instance, by id, by user (per route, for per-user caps) and by channel
- * (for local fan-out). Everything a session adds it removes in `remove`; tests assert the maps
- * return to empty after storms of connects, resets and closes.
+ * (for local fan-out). The maps are private: callers look up through methods, so only `add` and
+ * `remove` change them. Everything a session adds it removes in `remove`; tests assert the
+ * indexes return to empty (`indexSizes()`) after storms of connects, resets and closes.
  */
 import type { Session } from './session.ts';
 
@@ -18,10 +19,12 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   if (set.size === 0) map.delete(key);
 }
 
+const NONE: ReadonlySet<Session> = new Set();
+
 export class Registry {
-  readonly byId = new Map<string, Session>();
-  readonly byUser = new Map<string, Set<Session>>();
-  readonly byChannel = new Map<string, Set<Session>>();
+  private readonly byId = new Map<string, Session>();
+  private readonly byUser = new Map<string, Set<Session>>();
+  private readonly byChannel = new Map<string, Set<Session>>();
   private readonly perRoute = new Map<string, number>();
 
   add(s: Session): void {
@@ -45,6 +48,36 @@ export class Registry {
     let n = 0;
     for (const s of this.byUser.get(userId) ?? []) if (s.route.name === routeName) n++;
     return n;
+  }
+
+  /** The connection with this id, if it is open on this instance. */
+  get(id: string): Session | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Every open connection (a snapshot: safe to close them while iterating). */
+  all(): Session[] {
+    return [...this.byId.values()];
+  }
+
+  /** The open connections of `userId`, on every route. */
+  ofUser(userId: string): ReadonlySet<Session> {
+    return this.byUser.get(userId) ?? NONE;
+  }
+
+  /** The channels with at least one open connection on this instance. */
+  channelNames(): IterableIterator<string> {
+    return this.byChannel.keys();
+  }
+
+  /** The open connections on `channel` on this instance. */
+  inChannel(channel: string): ReadonlySet<Session> {
+    return this.byChannel.get(channel) ?? NONE;
+  }
+
+  /** How many keys each index holds; all 0 once every connection is gone. */
+  indexSizes(): { ids: number; users: number; channels: number; routes: number } {
+    return { ids: this.byId.size, users: this.byUser.size, channels: this.byChannel.size, routes: this.perRoute.size };
   }
 
   openByRoute(): ReadonlyMap<string, number> {

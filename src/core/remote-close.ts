@@ -16,7 +16,7 @@ export function createRemoteClose(deps: { store: Store; registry: Registry; cloc
     /** A control message: a reply for us, or a request for a connection we hold. */
     onControl(w: Wire): void {
       if (w.k === 'cr' && w.to === instance && w.c) replies.get(w.c)?.();
-      const s = w.k === 'c' && w.c ? registry.byId.get(w.c) : undefined;
+      const s = w.k === 'c' && w.c ? registry.get(w.c) : undefined;
       if (!s) return;
       s.close(w.code ?? 4903, w.reason ?? '', 'admin');
       store.pubsub.publish(CONTROL, JSON.stringify({ k: 'cr', i: instance, to: w.i, c: w.c })).catch(() => {});

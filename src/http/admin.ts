@@ -126,7 +126,7 @@ export function mountAdminApi(app: Hono, deps: AdminDeps): void {
 
   app.get('/_wsgate/users/:user/connections', (c) => {
     const user = c.req.param('user');
-    const connections = [...(deps.registry.byUser.get(user) ?? [])].map((s) => ({ id: s.id, route: s.route.name, channel: s.channel ?? null }));
+    const connections = [...deps.registry.ofUser(user)].map((s) => ({ id: s.id, route: s.route.name, channel: s.channel ?? null }));
     return c.json({ user, connections });
   });
 
@@ -135,7 +135,7 @@ export function mountAdminApi(app: Hono, deps: AdminDeps): void {
     if (!isSendableCloseCode(code)) throw new GatewayError('bad_request', 'code must be a sendable close code');
     const reason = (c.req.query('reason') ?? 'Closed by an administrator').slice(0, 120);
     const id = c.req.param('id');
-    const local = deps.registry.byId.get(id);
+    const local = deps.registry.get(id);
     if (local) {
       local.close(code, reason, 'admin');
       return c.json({ closed: 'here' });

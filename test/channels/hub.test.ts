@@ -171,7 +171,7 @@ describe('admin API', () => {
     await expect(gw.app.gateway.publish('room:lib', 'from code')).resolves.toBe(2);
     await until(() => has(a, msgOf('from code')) && has(b, msgOf('from code')), 3000, 'library publish');
     expect(await gw.app.gateway.channels!.presence('room:lib')).toEqual([{ user: 'alice', connections: 1 }, { user: 'bob', connections: 1 }]);
-    const id = [...gw.app.gateway.registry.byUser.get('bob')!][0]!.id;
+    const id = [...gw.app.gateway.registry.ofUser('bob')][0]!.id;
     expect(gw.app.gateway.closeConnection(id, 4000, 'bye')).toBe(true);
     expect(await b.closed).toEqual({ code: 4000, reason: 'bye' });
     await until(() => has(a, leaveOf('bob')), 3000, 'leave after admin close');

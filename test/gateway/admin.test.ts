@@ -53,7 +53,7 @@ describe('admin API switch and audience', () => {
     expect(del.status).toBe(404);
     expect(await del.json()).toMatchObject({ error: 'not_found' });
     const c = await connectClient(gw.url('/chat/a', await hs()));
-    const [id] = [...gw.app.gateway.registry.byId.keys()];
+    const [id] = gw.app.gateway.registry.all().map((s) => s.id);
     const ok = await gw.http(`/_wsgate/connections/${id}`, { method: 'DELETE', headers: bearer(SECRET) });
     expect(await ok.json()).toEqual({ closed: 'here' });
     expect((await c.closed).code).toBe(4903);

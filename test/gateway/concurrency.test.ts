@@ -51,7 +51,7 @@ it(`${N} concurrent connections: each echoes, all close, gauge back to 0, regist
 
   await until(async () => gauge(await (await gw.http('/metrics')).text(), '/echo') === 0, 10_000, 'wsgate_connections_open back to 0');
   expect(gw.app.gateway.registry.size).toBe(0);
-  expect(gw.app.gateway.registry.byUser.size).toBe(0);
+  expect(gw.app.gateway.registry.indexSizes()).toEqual({ ids: 0, users: 0, channels: 0, routes: 0 });
   await until(() => up.wss.clients.size === 0, 10_000, 'upstream connections closed');
   const ready = (await (await gw.http('/readyz')).json()) as { connections: number };
   expect(ready.connections).toBe(0);

@@ -33,7 +33,7 @@ function rawSocket(ws: WebSocket): { pause(): void; resume(): void } {
 }
 
 function onlySession(gw: TestGateway): Session {
-  const s = [...gw.app.gateway.registry.byId.values()];
+  const s = gw.app.gateway.registry.all();
   expect(s.length).toBe(1);
   return s[0]!;
 }
@@ -127,7 +127,7 @@ describe('send timeout: a client that stopped reading is given up (H1, sendTimeo
     f.running = false;
     const pausedFor = Date.now();
     expect(await upClosed).toBe(1001);
-    expect(gw.app.gateway.registry.byId.size).toBe(0);
+    expect(gw.app.gateway.registry.size).toBe(0);
     expect(await (await gw.http('/metrics')).text()).toMatch(/^wsgate_closes_total\{cause="slow",code="4408",route="\/r"\} 1$/m);
     // The client never reads its close frame: the gateway drops its TCP connection after the
     // close timeout instead of waiting for a close handshake that cannot come.
@@ -205,14 +205,14 @@ describe('unpausable broadcast traffic to a slow reader (H1, H3)', () => {
     let fastCount = 0;
     fast.ws.removeAllListeners('message');
     fast.ws.on('message', () => fastCount++);
-    await until(() => gw.app.gateway.registry.byChannel.get('hub:room')?.size === 2, 2000, 'both joined');
-    const slowSession = [...gw.app.gateway.registry.byId.values()].find((s) => s.client.bufferedAmount === 0)!;
+    await until(() => gw.app.gateway.registry.inChannel('hub:room').size === 2, 2000, 'both joined');
+    const slowSession = gw.app.gateway.registry.all().find((s) => s.client.bufferedAmount === 0)!;
     rawSocket(slow.ws).pause();
     const big = 'x'.repeat(256 * 1024);
     const base = liveBytes();
     let published = 0;
     let maxGrowth = 0;
-    const slowGone = () => !gw.app.gateway.registry.byId.has(slowSession.id) && [...gw.app.gateway.registry.byId.values()].length === 1;
+    const slowGone = () => gw.app.gateway.registry.get(slowSession.id) === undefined && gw.app.gateway.registry.size === 1;
     for (let i = 0; i < 400 && !slowGone(); i++) {
       await gw.app.gateway.publish('hub:room', big);
       published++;

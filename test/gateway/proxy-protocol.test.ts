@@ -27,7 +27,7 @@ async function gateway(routes: RouteConfig[], o: Partial<GatewayOptions> = {}, s
   app.get('/whoami', (c) => c.text(String((c.env as { incoming: { socket: { remoteAddress?: string } } }).incoming.socket.remoteAddress)));
   const node = await serveNode(app, { port: 0, host: '127.0.0.1', proxyProtocol: true, ...serve });
   onStop(async () => {
-    for (const s of app.gateway.registry.byId.values()) s.close(1001, 'test over', 'drain');
+    for (const s of app.gateway.registry.all()) s.close(1001, 'test over', 'drain');
     await node.close();
     await app.gateway.dispose();
   });

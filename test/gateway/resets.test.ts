@@ -144,7 +144,7 @@ describe('A14 TCP resets during the handshake', () => {
       await until(() => gw.app.gateway.registry.size === 0, 6000, 'registry empty');
       await until(() => up.wss.clients.size === 0, 6000, 'upstream websockets closed');
       await until(async () => (await up.openSockets()) === 0, 6000, 'upstream TCP sockets closed');
-      expect(gw.app.gateway.registry.byUser.size).toBe(0);
+      expect(gw.app.gateway.registry.indexSizes()).toEqual({ ids: 0, users: 0, channels: 0, routes: 0 });
       expect(gw.app.gateway.registry.openByRoute().size).toBe(0);
 
       // The per-IP handshake map is back to empty: `cap` concurrent handshakes from this IP all succeed.

@@ -146,7 +146,7 @@ describe('no leaks after many connect/disconnect cycles (F7)', () => {
     await until(() => gw.app.gateway.registry.size === 0, 5000, `registry empty (${gw.app.gateway.registry.size})`);
     await until(() => up.wss.clients.size === 0, 5000, `upstream sockets closed (${up.wss.clients.size})`);
     const reg = gw.app.gateway.registry;
-    expect(reg.byUser.size + reg.byChannel.size).toBe(0);
+    expect(reg.indexSizes()).toEqual({ ids: 0, users: 0, channels: 0, routes: 0 });
     await until(() => clock.liveIntervals.size === 0, 3000, `heartbeat intervals released (${clock.liveIntervals.size})`);
     await until(() => clock.liveTimeouts.size === 0, 5000, `session timers released (${clock.liveTimeouts.size})`);
     const metrics = await (await gw.http('/metrics')).text();

@@ -28,7 +28,7 @@ export async function startGateway(routes: RouteConfig[], options: Partial<Gatew
   const app = createGateway({ log: 'silent', ...options, routes, env: { JWT_SECRET: TEST_SECRET, ...options.env } });
   const node = await serveNode(app, { port: 0, host: '127.0.0.1' });
   cleanups.push(async () => {
-    for (const s of app.gateway.registry.byId.values()) s.close(1001, 'test over', 'drain');
+    for (const s of app.gateway.registry.all()) s.close(1001, 'test over', 'drain');
     await node.close();
     await app.gateway.dispose();
   });
