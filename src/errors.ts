@@ -19,7 +19,7 @@ export interface ErrorSpec {
 }
 
 export const ERROR_TABLE = {
-  // Handshake shape (RELIABILITY A3–A5, A11)
+  // Handshake shape
   bad_handshake: { status: 400, message: 'Malformed WebSocket handshake' },
   unsupported_version: { status: 426, message: 'Only Sec-WebSocket-Version 13 is supported' },
   upgrade_required: { status: 426, message: 'This path serves WebSockets: connect with a WebSocket client' },
@@ -28,7 +28,7 @@ export const ERROR_TABLE = {
   headers_too_large: { status: 431, message: 'Request headers too large' },
   not_found: { status: 404, message: 'No route matches this path' },
   origin_not_allowed: { status: 403, message: 'Origin not allowed' },
-  // Auth (RELIABILITY B)
+  // Auth
   token_missing: { status: 401, message: 'A token is required' },
   token_ambiguous: { status: 400, message: 'Token given in more than one place' },
   token_malformed: { status: 401, message: 'Token is malformed' },
@@ -40,12 +40,12 @@ export const ERROR_TABLE = {
   token_forbidden: { status: 403, message: 'Token is valid but not allowed on this route' },
   claim_unsendable: { status: 400, message: 'A claim cannot be sent to the upstream as a header' },
   jwks_unavailable: { status: 503, message: 'Signing keys are unavailable' },
-  // Capacity (RELIABILITY D, I)
+  // Capacity and shutdown
   too_many_connections: { status: 429, close: 4429, message: 'Too many connections' },
   rate_limited: { status: 429, close: 4429, message: 'Message rate limit exceeded' },
   overloaded: { status: 503, message: 'Gateway is at capacity' },
   draining: { status: 503, close: 1001, message: 'Gateway is shutting down' },
-  // Upstream (RELIABILITY F)
+  // Upstream
   upstream_unavailable: { status: 502, close: 1014, message: 'Upstream refused or is unreachable' },
   upstream_rejected: { status: 502, message: 'Upstream rejected the handshake' },
   upstream_timeout: { status: 504, close: 1014, message: 'Upstream did not answer in time' },

@@ -1,6 +1,6 @@
 /**
  * JSON-lines logging. Callers pass structured fields; there is deliberately no way to log a URL
- * with its query string or a header map, so a token cannot reach a log line (B10).
+ * with its query string or a header map, so a token cannot reach a log line.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };

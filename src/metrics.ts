@@ -1,6 +1,6 @@
 /**
  * Counters and gauges in Prometheus text format, with no dependency. Label values are route
- * names, outcomes, codes and causes: never a token, a user id or message content (B10, K2).
+ * names, outcomes, codes and causes: never a token, a user id or message content.
  */
 
 type Labels = Record<string, string | number>;

@@ -51,9 +51,9 @@ export interface GatewayOptions {
    * entry points default it from the process's file-descriptor limit. @default 100000
    */
   maxConnections?: number;
-  /** Concurrent handshakes in flight per client IP (A13). @default 64 */
+  /** Concurrent handshakes in flight per client IP. @default 64 */
   maxHandshakesPerIp?: number;
-  /** Longest request target accepted (A11). @default 8192 */
+  /** Longest request target accepted. @default 8192 */
   maxUrlBytes?: number;
   /**
    * Proxies whose forwarding headers are believed: addresses and CIDR ranges (IPv4 or IPv6), or

@@ -1,6 +1,6 @@
 /**
  * Claim checks jose does not make by default, with the gateway's error codes:
- * exp required and numeric (B3), nbf/iat/max age (B4), clock tolerance (B5), iss/aud (B6),
+ * exp required and numeric, nbf/iat/max age, clock tolerance, iss/aud,
  * required claims (403).
  */
 import type { JWTPayload } from 'jose';

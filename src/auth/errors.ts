@@ -1,6 +1,6 @@
 /**
  * Auth failures as GatewayErrors carrying the RFC 6750 `WWW-Authenticate` challenge.
- * Messages never contain the token or claim values (RELIABILITY B10).
+ * Messages never contain the token or claim values.
  */
 import { ERROR_TABLE, GatewayError, type ErrorCode } from '../errors.ts';
 

@@ -2,16 +2,16 @@
  * A JWKS cache with stale-if-error (jose's createRemoteJWKSet has none).
  *
  * - One cache per JWKS URL + issuer, shared by every route (module-level registry).
- * - Concurrent cold fetches share one request (RELIABILITY B13).
+ * - Concurrent cold fetches share one request.
  * - An unknown `kid` refetches at most once per `cooldownMs`; otherwise it is refused without a
- *   fetch (B14). Rotation: a new key is accepted as soon as a refetch sees it, i.e. at most
- *   `cooldownMs` after the last fetch, or after `maxAgeMs` at the latest (B15).
+ *   fetch. Rotation: a new key is accepted as soon as a refetch sees it, i.e. at most
+ *   `cooldownMs` after the last fetch, or after `maxAgeMs` at the latest.
  * - After `maxAgeMs` the keys are refreshed in the background; while the endpoint fails, the old
  *   keys keep serving until `maxAgeMs + staleIfErrorMs` after the last success, then every
- *   verification fails closed with `jwks_unavailable` (B17). A failed background refresh is retried
+ *   verification fails closed with `jwks_unavailable`. A failed background refresh is retried
  *   at most once per `cooldownMs`.
- * - Cold-start failures (non-200, any redirect, bad JSON, timeout) → `jwks_unavailable` (B16, A15).
- * Only the configured URL is ever fetched: `jku`, `x5u` and embedded `jwk` headers are ignored (B7).
+ * - Cold-start failures (non-200, any redirect, bad JSON, timeout) → `jwks_unavailable`.
+ * Only the configured URL is ever fetched: `jku`, `x5u` and embedded `jwk` headers are ignored.
  */
 import type { createLocalJWKSet, FlattenedJWSInput, JWSHeaderParameters, JSONWebKeySet } from 'jose';
 import { authError } from './errors.ts';
@@ -204,7 +204,7 @@ export function getJwksCache(url: string, issuer: readonly string[] | undefined,
   return cache;
 }
 
-/** Freshness of every JWKS in use, for a gauge such as `wsgate_jwks_last_success_seconds{url}` (K3). */
+/** Freshness of every JWKS in use, for a gauge such as `wsgate_jwks_last_success_seconds{url}`. */
 export function jwksStats(): JwksStats[] {
   return [...registry.values()].map((c) => c.stats());
 }

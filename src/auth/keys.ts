@@ -1,6 +1,6 @@
 /**
  * Algorithm families and start-up detection of a public key's type, so that a route's allowlist
- * can be tied to its key (RELIABILITY B2) before any token arrives. Web APIs only.
+ * can be tied to its key before any token arrives. Web APIs only.
  */
 
 export const HMAC_ALGS = ['HS256', 'HS384', 'HS512'] as const;

@@ -1,7 +1,7 @@
 /**
  * Where a handshake carries its token: `?token=`, `Authorization: Bearer`, or an offered
  * subprotocol `bearer.<JWT>` (browsers cannot set headers on a WebSocket). A token given in two
- * places is refused (RELIABILITY B9) and never echoed back or forwarded (A10, B11).
+ * places is refused and never echoed back or forwarded.
  */
 import { authError } from './errors.ts';
 

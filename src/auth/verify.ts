@@ -1,9 +1,9 @@
 /**
  * Token verification for one route. Order of checks:
- * 1. size cap, three base64url segments, JSON header and payload — before any crypto (B8);
- * 2. `alg` in the route's allowlist, which is tied to the key type (B2) — HS* only with a secret;
- * 3. key from the configured source only: `jku`, `x5u`, embedded `jwk` are ignored (B7);
- * 4. signature (jose `compactVerify`), then claims (claims.ts: B3–B6, required claims).
+ * 1. size cap, three base64url segments, JSON header and payload — before any crypto;
+ * 2. `alg` in the route's allowlist, which is tied to the key type — HS* only with a secret;
+ * 3. key from the configured source only: `jku`, `x5u`, embedded `jwk` are ignored;
+ * 4. signature (jose `compactVerify`), then claims (claims.ts: exp, nbf/iat, iss/aud, required claims).
  */
 import type { CryptoKey, JWTPayload, JWSHeaderParameters } from 'jose';
 import { ConfigError, GatewayError } from '../errors.ts';

@@ -1,6 +1,6 @@
 /**
  * Time and timers, injected so that heartbeat, expiry and age tests can drive time by hand.
- * `now()` is monotonic (performance.now): a wall-clock jump never looks like a missed pong (E5).
+ * `now()` is monotonic (performance.now): a wall-clock jump never looks like a missed pong.
  */
 export interface Clock {
   /** Monotonic milliseconds. */

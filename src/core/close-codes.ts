@@ -2,7 +2,7 @@
  * Which close codes may be put on the wire, and how codes that cannot be sent are mapped when
  * relaying a close from one leg to the other. RFC 6455 §7.4: 1005, 1006 and 1015 are reserved for
  * reporting and must never be sent; 1004 is reserved; only 1000–1014 and 3000–4999 are defined.
- * Bun and Deno do not validate (RUNTIME-NOTES "Close codes"), so the core validates everywhere.
+ * Bun and Deno send whatever code they are given (measured), so the core validates everywhere.
  */
 
 export function isSendableCloseCode(code: number): boolean {
@@ -17,7 +17,7 @@ export function isWhatwgClientCloseCode(code: number): boolean {
 }
 
 /**
- * Map a close received from the upstream to what the client gets (RELIABILITY F5):
+ * Map a close received from the upstream to what the client gets:
  * 1005 (no status) → 1000, 1006/1015/0 or anything unsendable (lost, TLS failure, Deno's 0) → 1014.
  */
 export function upstreamCloseToClient(code: number): number {

@@ -6,7 +6,7 @@
  * Flow control: when the receiving leg's send buffer passes the high-water mark, the sending leg
  * is paused (TCP backpressure reaches the peer) and resumed on drain. Traffic that cannot be
  * paused (channel broadcasts, keepalives) is bounded by `maxBufferedBytes`: past it the client
- * is closed with 4408 (RELIABILITY H1–H3). A leg whose buffer makes no progress for the route's
+ * is closed with 4408. A leg whose buffer makes no progress for the route's
  * `sendTimeoutMs` while over the mark is given up (StallWatch). Nothing is ever dropped silently.
  *
  * Longer than 300 lines on purpose: relay, flow control and the close handshake share one

@@ -2,7 +2,7 @@
  * Send timeout for a leg that is over the high-water mark — nginx's `send_timeout` semantics:
  * the peer is given up only when its send buffer made no progress for `ms` (checked every `ms`).
  * A slow but moving reader keeps its connection; one that stopped reading does not, so the
- * traffic paused on its account (an upstream, a client) is not held up forever (RELIABILITY H1).
+ * traffic paused on its account (an upstream, a client) is not held up forever.
  *
  * Created lazily, on a connection's first backpressure, so idle connections pay nothing.
  */

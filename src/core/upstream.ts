@@ -1,7 +1,7 @@
 /**
  * Choosing and dialling an upstream: round-robin or sticky-by-subject over the route's targets,
  * failing over to the next target when a dial is refused, times out or gets a 5xx. The headers
- * sent upstream are built here from verified facts only — never the client's token (B11).
+ * sent upstream are built here from verified facts only — never the client's token.
  */
 import { GatewayError } from '../errors.ts';
 import type { ForwardedFacts } from '../http/client-address.ts';

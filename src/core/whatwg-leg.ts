@@ -4,7 +4,7 @@
  *   session calls `listen` are delivered then, in order);
  * - `whatwgLeg()`: a WHATWG `WebSocket` (a client socket anywhere, or Deno's server socket) as a
  *   Leg. There is no drain event in the WHATWG API, so `bufferedAmount` is polled while it is
- *   above the low-water mark (RUNTIME-NOTES "Backpressure"); runtime extensions (Bun's client
+ *   above the low-water mark (the only backpressure signal the WHATWG API has); runtime extensions (Bun's client
  *   `ping`/`pause`) are passed in by the adapter;
  * - `dialWhatwg()`: dial an upstream with such a socket: timeout, abort, and the HTTP status of a
  *   refused handshake where the runtime puts it in the error text (Bun, Deno).

@@ -1,5 +1,5 @@
 /**
- * Checks on the shape of an upgrade request, in the order RELIABILITY group A asks for: nothing
+ * Checks on the shape of an upgrade request, cheapest first (method, headers, key, version): nothing
  * here touches a token or dials an upstream, so a malformed request costs almost nothing.
  */
 import { GatewayError } from '../errors.ts';
@@ -13,7 +13,7 @@ export function isUpgradeRequest(req: Request): boolean {
 
 const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 
-/** A1–A5: method, Connection, key and version. Throws a GatewayError with the right status. */
+/** Method, Connection, key and version. Throws a GatewayError with the right status. */
 export function checkHandshake(req: Request): void {
   if (req.method !== 'GET') throw new GatewayError('method_not_allowed', undefined, { allow: 'GET' });
   const connection = req.headers.get('connection') ?? '';
@@ -66,7 +66,7 @@ function originAllowed(o: ParsedOrigin, allowed: string): boolean {
 }
 
 /**
- * A8/A9: an allowlist entry is an exact origin (`https://app.example.com`) or a subdomain
+ * An allowlist entry is an exact origin (`https://app.example.com`) or a subdomain
  * pattern (`https://*.example.com`, which needs a real label before the dot, so look-alikes such
  * as `https://evilexample.com` fail). Both sides are parsed (scheme, host, port) before matching.
  * `null` matches only when listed literally.

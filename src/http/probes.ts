@@ -1,8 +1,8 @@
 /**
  * `/healthz` (the process answers), `/readyz` (send traffic here?) and `/metrics` (Prometheus;
  * optionally behind a token, or on the admin listener only).
- * Not ready while draining, while a JWKS has never been fetched (B16), or while the store has not
- * connected since start-up (G3). A store that was up and is now away reports `degraded` but stays
+ * Not ready while draining, while a JWKS has never been fetched, or while the store has not
+ * connected since start-up. A store that was up and is now away reports `degraded` but stays
  * ready: local delivery still works, and failing readiness on every instance at once would turn a
  * broker outage into a full outage.
  */

@@ -1,7 +1,7 @@
 /**
  * Path matching (Hono's PatternRouter, so route paths use Hono syntax) and the upstream URL built
  * from a route's template. Params are decoded once, checked, and re-encoded as one path segment:
- * `%2e%2e`, `%2F`, `@`, CR/LF can never change the upstream host or leave the template (A7).
+ * `%2e%2e`, `%2F`, `@`, CR/LF can never change the upstream host or leave the template.
  */
 import { PatternRouter } from 'hono/router/pattern-router';
 import { ConfigError, GatewayError } from '../errors.ts';

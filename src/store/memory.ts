@@ -1,7 +1,7 @@
 /**
  * The embedded default store: KV in unstorage's memory driver (with TTL added, see
  * ttl-driver.ts) and in-process pub/sub. Nothing leaves the process: two memory stores, in one
- * process or in two, never see each other's keys or messages (RELIABILITY G5). Use the Redis
+ * process or in two, never see each other's keys or messages. Use the Redis
  * store to run more than one gateway instance.
  */
 import { createStorage } from 'unstorage';

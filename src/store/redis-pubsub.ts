@@ -3,7 +3,7 @@
  * a Map<topic, Set<subscriber>>: SUBSCRIBE goes out for the first subscriber of a topic,
  * UNSUBSCRIBE after the last one leaves.
  *
- * Reconnects (RELIABILITY G1, G2): we resubscribe ourselves on every `ready` instead of relying
+ * Reconnects: we resubscribe ourselves on every `ready` instead of relying
  * on ioredis `autoResubscribe`, which only replays channels whose SUBSCRIBE had already succeeded
  * and gives no signal once it is done. After a reconnect that followed a lost connection, and
  * only once the resubscription is active, every subscriber's `onGap` is called once: Redis
@@ -104,7 +104,7 @@ export function createRedisPubSub(
     async publish(topic, message) {
       if (closed) throw new GatewayError('store_unavailable', 'Redis store is disposed');
       try {
-        // The publisher has no offline queue: this rejects at once while Redis is down (G3).
+        // The publisher has no offline queue: this rejects at once while Redis is down.
         await pub.publish(prefix + topic, message);
       } catch (error) {
         throw unavailable(error);

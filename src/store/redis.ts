@@ -4,7 +4,7 @@
  * publisher, which also runs the presence and history scripts). ioredis and the driver are imported inside the factory so that bundles which never
  * call it (Workers) never pull Node-only code.
  *
- * Failure policy (RELIABILITY G1–G3): the factory resolves even when Redis is down, health() is
+ * Failure policy: the factory resolves even when Redis is down, health() is
  * 'degraded' until every connection is ready, commands reject fast instead of queueing (no
  * offline queue), and reconnects retry with a backoff capped at `maxRetryDelayMs`.
  */
@@ -108,7 +108,7 @@ function reportErrors(client: Client, onError: (error: unknown) => void): void {
   });
 }
 
-/** Resolves on 'ready', on the first failure, or after `ms`: start-up never waits for Redis (G3). */
+/** Resolves on 'ready', on the first failure, or after `ms`: start-up never waits for Redis. */
 function firstOutcome(client: Client, ms: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
-// Start-up validation of auth settings (RELIABILITY B2 at configuration time; jose does not
-// enforce HMAC secret length).
+// Start-up validation of auth settings: algorithms tied to the key type, and HMAC secret length
+// (jose does not enforce it).
 import { describe, expect, it } from 'vitest';
 import { resolveAuth } from '../../src/auth/index.ts';
 import { TEST_SECRET, testKey } from '../helpers/tokens.ts';

@@ -1,4 +1,4 @@
-// RELIABILITY B1 (no token), B9 (ambiguous), A10 (subprotocol carrier never echoed), B11 (URL strip).
+// Token extraction: no token, a token in two places (refused), the subprotocol carrier never echoed, the URL stripped.
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.ts';
 import { extractToken, stripTokenFromSearch, stripTokenFromUrl, upstreamProtocols } from '../../src/auth/index.ts';
@@ -37,7 +37,7 @@ describe('extractToken', () => {
     expect(extractToken(req(`/c?access_token=${JWT}&token=x`), { tokenFrom: ['query'], queryParam: 'access_token' }).token).toBe(JWT);
   });
 
-  it('B1: no token anywhere → token_missing 401 with a bare Bearer challenge', () => {
+  it('no token anywhere → token_missing 401 with a bare Bearer challenge', () => {
     const e = codeOf(() => extractToken(req('/chat?other=1', { authorization: 'Basic dXNlcjpwYXNz' }), ALL));
     expect(e).toMatchObject({ code: 'token_missing', status: 401 });
     expect(e.headers['WWW-Authenticate']).toBe('Bearer realm="wsgate"');
@@ -59,7 +59,7 @@ describe('extractToken', () => {
     ['two query params', `/c?token=${JWT}&token=${JWT}`, {}],
     ['two protocol carriers', '/c', { 'sec-websocket-protocol': `bearer.${JWT}, bearer.${JWT}` }],
     ['two Authorization headers', '/c', { authorization: `Bearer ${JWT}, Bearer ${JWT}` }],
-  ])('B9: token in two places (%s) → token_ambiguous 400', (_name, path, headers) => {
+  ])('token in two places (%s) → token_ambiguous 400', (_name, path, headers) => {
     const e = codeOf(() => extractToken(req(path, headers), ALL));
     expect(e).toMatchObject({ code: 'token_ambiguous', status: 400 });
     expect(e.headers['WWW-Authenticate']).toContain('error="invalid_request"');
@@ -71,7 +71,7 @@ describe('extractToken', () => {
   });
 });
 
-describe('upstreamProtocols (A10)', () => {
+describe('upstreamProtocols', () => {
   it('drops every bearer. carrier and keeps the rest in order', () => {
     const r = req('/c', { 'sec-websocket-protocol': `chat.v2,bearer.${JWT} , json, Bearer.${JWT}` });
     const protos = upstreamProtocols(r);
@@ -83,7 +83,7 @@ describe('upstreamProtocols (A10)', () => {
   });
 });
 
-describe('stripTokenFromUrl (B11)', () => {
+describe('stripTokenFromUrl', () => {
   it('removes the token and keeps other params byte for byte', () => {
     const u = new URL(`http://gw.test/c?a=%20x&token=${JWT}&b=1+2&a=2&t%6Fken=also`);
     const out = stripTokenFromUrl(u, 'token');

@@ -1,6 +1,6 @@
 /**
  * "With no Redis configured, everything works in one process on the memory store" (issue 3,
- * Done when), and RELIABILITY G5: two gateways on separate memory stores are isolated — by
+ * Done when), and two gateways on separate memory stores are isolated — by
  * design, documented in src/store/memory.ts — and a real `wsgate start` process without --store
  * serves a hub route with messages and presence.
  */
@@ -47,7 +47,7 @@ describe('no store configured: the memory store', () => {
     expect(await (await gw.http('/metrics')).text()).toMatch(/^wsgate_store_up 1$/m);
   }, T);
 
-  it('G5: two in-process gateways on separate memory stores are isolated (messages, presence, publish)', async () => {
+  it('two in-process gateways on separate memory stores are isolated (messages, presence, publish)', async () => {
     const g1 = await startGateway([HUB], { adminSecret: ADMIN });
     const g2 = await startGateway([HUB], { adminSecret: ADMIN });
     expect(g1.app.gateway.options.store).toBeUndefined(); // nothing configured: each made its own

@@ -1,8 +1,8 @@
 /**
- * Issue 3 item 5 and RELIABILITY group G with real processes: two `wsgate start` processes on a
+ * Channels across instances with real processes: two `wsgate start` processes on a
  * private redis-server, clients on both. Cross-instance messages and presence, the admin API on
- * either instance, `kill -9` of an instance (G4), a Redis restart (G1, G2), Redis down at
- * start-up (G3) and a publish storm with one slow subscriber (G6).
+ * either instance, `kill -9` of an instance, a Redis restart, Redis down at
+ * start-up and a publish storm with one slow subscriber.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, stopAll, until, type TestClient } from '../helpers/gateway.ts';
@@ -125,7 +125,7 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     expect(events(a).filter(joinOf('bob'))).toHaveLength(1);
   }, T);
 
-  it('G1/G2: Redis restarted → instances stay up, degraded while down, outboxes flushed in order, broadcast resumes, clients get a gap event', async () => {
+  it('Redis restarted → instances stay up, degraded while down, outboxes flushed in order, broadcast resumes, clients get a gap event', async () => {
     const r = await redis();
     const [i1, i2] = await Promise.all([gateway(r), gateway(r)]);
     const a = await join(i1, '/chat/g', 'alice');
@@ -206,7 +206,7 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     expect(events(b).filter(joinOf('dave')), 'dave was in bob\'s snapshot: no (re)join flap either').toHaveLength(0);
   }, T);
 
-  it('G3: Redis down at start-up → not ready (503) but alive, publish answers 202 queued at once; ready once Redis is up', async () => {
+  it('Redis down at start-up → not ready (503) but alive, publish answers 202 queued at once; ready once Redis is up', async () => {
     const r = await redis(false);
     const i1 = await gateway(r, { ready: 'listening' });
     const res = await i1.http('/readyz');
@@ -242,7 +242,7 @@ describe.skipIf(!hasRedis)('two gateway processes on one Redis', () => {
     expect(closed, 'forwarded DELETE reaches the instance that started while Redis was down').toMatchObject({ code: 4323 });
   }, T);
 
-  it('G6: publish storm with one slow subscriber → fast subscribers get everything, the slow one is closed 4408', async () => {
+  it('publish storm with one slow subscriber → fast subscribers get everything, the slow one is closed 4408', async () => {
     const r = await redis();
     const [i1, i2] = await Promise.all([gateway(r), gateway(r)]);
     const f1 = await join(i1, '/storm/s', 'fast1');

@@ -1,8 +1,8 @@
 /**
  * What each runtime really can and cannot do, in ONE place. The runtime contract reads its
  * expectations from here (never `if (name === 'deno')` in a test), prints the row it runs with,
- * and the README's "Runtimes" table mirrors it. Change a row only with a measurement
- * (see ../shared/RUNTIME-NOTES.md).
+ * and the README's "Runtimes" table mirrors it. Change a row only with a measurement (run the
+ * runtime's contract file, test/runtimes/<name>.test.ts, and read the row it prints).
  */
 
 export type RuntimeKey = 'node20' | 'node24' | 'bun' | 'deno' | 'workerd';
@@ -24,12 +24,12 @@ export interface RuntimeCapabilities {
    * in whole seconds (1 s here): a ping after 0.5 s idle, close 1001 at 1 s without a pong.
    */
   deadPeerBoundMs: number;
-  /** Close code the client gets when the upstream's TCP connection drops (RELIABILITY F5). */
+  /** Close code the client gets when the upstream's TCP connection drops. */
   upstreamDropCode: number;
-  /** RELIABILITY C2, an unmasked client frame: closed with 1002, or accepted by the runtime. */
+  /** An unmasked client frame (RFC 6455 §5.1): closed with 1002, or accepted by the runtime. */
   unmaskedClientFrame: 'close-1002' | 'accepted';
   /**
-   * RELIABILITY A3: whether the gateway sees the client's own Sec-WebSocket-Key. On workerd the
+   * Whether the gateway sees the client's own Sec-WebSocket-Key. On workerd the
    * front end (wrangler dev's proxy, Cloudflare's edge in production) completes the handshake and
    * hands the Worker a regenerated key, so a short key is upgraded and a missing one gets the
    * front end's plain-text 400.
@@ -38,7 +38,7 @@ export interface RuntimeCapabilities {
   /** Whether response headers such as `Upgrade: websocket` on a 426 reach the client (workerd strips `Upgrade`). */
   upgradeHeaderOn426: boolean;
   /**
-   * RELIABILITY H1/H2, a client that stops reading while the upstream floods: 'pause' = the
+   * A client that stops reading while the upstream floods: 'pause' = the
    * upstream leg is paused (TCP backpressure reaches the upstream) and everything is delivered
    * in order once the client reads again; 'close-4408' = the upstream leg cannot be paused
    * (WHATWG client sockets have no pause), so the client is closed with 4408 past maxBufferedBytes.

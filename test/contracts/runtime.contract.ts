@@ -252,7 +252,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    describe('handshake errors (RELIABILITY A)', () => {
+    describe('handshake errors', () => {
       it('404 JSON for an unknown path', async () => {
         const r = await rawUpgrade(gw.port, upgradeHead('/nope'));
         expect(r.status).toBe(404);
@@ -264,7 +264,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
         expect(r.headers.get('upgrade')).toBe(caps.upgradeHeaderOn426 ? 'websocket' : null);
         expect(await r.json()).toMatchObject({ error: 'upgrade_required' });
       });
-      it(`A3: ${caps.validatesClientKey ? '400 for a bad or missing Sec-WebSocket-Key (never 101 or 500)' : 'the front end owns the key: a missing key is refused with 400 before the Worker (limitation)'}`, async () => {
+      it(`${caps.validatesClientKey ? '400 for a bad or missing Sec-WebSocket-Key (never 101 or 500)' : 'the front end owns the key: a missing key is refused with 400 before the Worker (limitation)'}`, async () => {
         const head = upgradeHead('/public').replace(/Sec-WebSocket-Key: [^\r]*\r\n/, '');
         const missing = await rawUpgrade(gw.port, head);
         expect(missing.status).toBe(400);
@@ -273,18 +273,18 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
         const bad = await rawUpgrade(gw.port, upgradeHead('/public', { 'Sec-WebSocket-Key': 'c2hvcnQ=' }));
         expect(bad.status).toBe(400);
       });
-      it('A4: 426 with Sec-WebSocket-Version: 13 for version 12', async () => {
+      it('426 with Sec-WebSocket-Version: 13 for version 12', async () => {
         const r = await rawUpgrade(gw.port, upgradeHead('/public', { 'Sec-WebSocket-Version': '12' }));
         expect(r.status).toBe(426);
         expect(r.headers['sec-websocket-version']).toBe('13');
       });
-      it('A2: `Upgrade: WebSocket` in mixed case is upgraded', async () => {
+      it('`Upgrade: WebSocket` in mixed case is upgraded', async () => {
         const r = await rawUpgrade(gw.port, upgradeHead('/public', { Upgrade: 'WebSocket' }));
         expect(r.status).toBe(101);
       });
     });
 
-    describe('upstream failures before the upgrade (RELIABILITY F1-F3)', () => {
+    describe('upstream failures before the upgrade', () => {
       it('502 upstream_rejected when the upstream answers 403', async () => {
         const r = await expectRefused(ws('/reject'));
         expect(r.status).toBe(502);
@@ -302,7 +302,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       });
     });
 
-    describe('auth (RELIABILITY B)', () => {
+    describe('auth', () => {
       it('401 JSON + WWW-Authenticate without a token', async () => {
         const r = await expectRefused(ws('/echo'));
         expect(r.status).toBe(401);
@@ -363,7 +363,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       });
     });
 
-    describe('close codes (RELIABILITY F4/F5)', () => {
+    describe('close codes', () => {
       it("upstream 4001 'x' reaches the client as 4001 'x'", async () => {
         const t = tag();
         const c = await connectClient(await withToken(`/echo?t=${t}`));
@@ -415,7 +415,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       });
     });
 
-    it('forwards identity headers, never the token (RELIABILITY B11)', async () => {
+    it('forwards identity headers, never the token', async () => {
       const t = tag();
       const jwt = await hs(claims({ sub: 'alice' }));
       await connectClient(`${ws(`/echo?t=${t}&x=1`)}&token=${jwt}`);
@@ -428,7 +428,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       expect(JSON.stringify(u.headers)).not.toContain(jwt);
     });
 
-    describe(`heartbeats (RELIABILITY E1/E2; client: ${caps.clientHeartbeat})`, () => {
+    describe(`heartbeats (client: ${caps.clientHeartbeat})`, () => {
       it(`a client that stops answering is closed within ${caps.deadPeerBoundMs} ms`, async () => {
         const r = await rawUpgrade(gw.port, upgradeHead('/hb'));
         expect(r.status).toBe(101);
@@ -472,7 +472,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       });
     });
 
-    it(`C2: an unmasked client frame is ${caps.unmaskedClientFrame === 'close-1002' ? 'closed with 1002' : 'accepted (runtime limitation)'}`, async () => {
+    it(`an unmasked client frame is ${caps.unmaskedClientFrame === 'close-1002' ? 'closed with 1002' : 'accepted (runtime limitation)'}`, async () => {
       const r = await rawUpgrade(gw.port, upgradeHead('/public'));
       expect(r.status).toBe(101);
       const watch = frameWatch(r.socket, afterHead(r.raw));
@@ -501,7 +501,7 @@ export function runRuntimeContract(name: RuntimeKey, start: RuntimeStarter): voi
       r.socket.destroy();
     });
 
-    it(`H1/H2: a client that stops reading under an upstream flood: bounded memory, nothing dropped silently (${caps.slowClient})`, async () => {
+    it(`a client that stops reading under an upstream flood: bounded memory, nothing dropped silently (${caps.slowClient})`, async () => {
       const t = tag();
       const c = await connectClient(await withToken(`/flood?t=${t}`));
       c.ws.pause();

@@ -1,5 +1,5 @@
 /**
- * Close-code rules and mappings (RELIABILITY C5, F5; RUNTIME-NOTES "Close codes").
+ * Close-code rules and mappings: what may be sent (RFC 6455 §7.4), how each direction maps what cannot, reasons within 123 bytes.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ describe('isSendableCloseCode', () => {
   });
 });
 
-describe('upstreamCloseToClient (F5)', () => {
+describe('upstreamCloseToClient', () => {
   it('passes sendable codes unchanged', () => {
     for (const c of [1000, 1001, 1011, 1012, 1013, 4001, 4999, 3000]) expect(upstreamCloseToClient(c)).toBe(c);
   });

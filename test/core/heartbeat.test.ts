@@ -1,5 +1,5 @@
 /**
- * HeartbeatScheduler with a hand-driven clock (RELIABILITY E2, E3, E5): when pings go out, when a
+ * HeartbeatScheduler with a hand-driven clock: when pings go out, when a
  * member is declared dead, what counts as liveness, suspension for flow control, keepalives,
  * timer release, and that only monotonic time is read (a wall-clock jump changes nothing).
  */
@@ -146,7 +146,7 @@ describe('HeartbeatScheduler', () => {
     hb.remove(keep);
   });
 
-  it('E5 uses monotonic time only: a wall-clock jump of hours changes nothing', () => {
+  it('uses monotonic time only: a wall-clock jump of hours changes nothing', () => {
     const clock = new FakeClock();
     const hb = new HeartbeatScheduler(clock);
     const members = Array.from({ length: 50 }, () => member());
@@ -160,7 +160,7 @@ describe('HeartbeatScheduler', () => {
     expect(clock.wallReads).toBe(0);
   });
 
-  it('E5 the system clock is monotonic: a Date.now jump does not move now()', () => {
+  it('the system clock is monotonic: a Date.now jump does not move now()', () => {
     const a = systemClock.now();
     const spy = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 10 * 3600_000);
     try {

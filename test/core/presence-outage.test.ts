@@ -1,5 +1,5 @@
 /**
- * Presence across a broker restart, deterministically (RELIABILITY G1/G2, G4). Two channel
+ * Presence across a broker restart, deterministically. Two channel
  * instances share one memory store; each sees it through its own view that can be taken down
  * (KV and pub/sub reject, health 'degraded') or come back one side at a time, as a restarted
  * Redis's three connections do. Time is driven by hand.

@@ -1,7 +1,7 @@
 /**
- * Session with fake legs and a hand-driven clock: token expiry (B12), maximum age (E4), rate
- * limit (D4), flow control and the buffer cap (H1–H3), close relaying and the close-handshake
- * timeout, heartbeat timeouts on each leg (E2, E3) and that cleanup leaves nothing behind.
+ * Session with fake legs and a hand-driven clock: token expiry, maximum age, rate
+ * limit, flow control and the buffer cap, close relaying and the close-handshake
+ * timeout, heartbeat timeouts on each leg and that cleanup leaves nothing behind.
  */
 import { describe, expect, it } from 'vitest';
 import { Deadlines } from '../../src/core/deadlines.ts';
@@ -82,7 +82,7 @@ describe('Session', () => {
     expect(client.sent).toEqual([['back', false]]);
   });
 
-  it('B12 closes at exp + grace with 4401; the upstream gets 1001', () => {
+  it('closes at exp + grace with 4401; the upstream gets 1001', () => {
     const clock0 = new ManualClock();
     const { clock, client, upstream, registry, session } = make({}, { expiresAtMs: clock0.wall + 10_000, graceMs: 2000 });
     clock.advance(11_999);
@@ -94,7 +94,7 @@ describe('Session', () => {
     expect(registry.size).toBe(0);
   });
 
-  it('E4 maxConnectionAgeMs closes with 4410', () => {
+  it('maxConnectionAgeMs closes with 4410', () => {
     const { clock, client } = make({ maxConnectionAgeMs: 60_000 });
     clock.advance(59_999);
     expect(client.closes).toEqual([]);
@@ -102,7 +102,7 @@ describe('Session', () => {
     expect(client.closes[0]![0]).toBe(4410);
   });
 
-  it('D4 token bucket: burst of 2x rate passes, then 4429; refills with time', () => {
+  it('token bucket: burst of 2x rate passes, then 4429; refills with time', () => {
     const a = make({ maxMessagesPerSec: 10 });
     for (let i = 0; i < 20; i++) a.client.h.message(`m${i}`, false);
     expect(a.client.closes).toEqual([]);
@@ -117,7 +117,7 @@ describe('Session', () => {
     expect(b.client.closes).toEqual([]);
   });
 
-  it('H1 upstream traffic past the high-water mark pauses the upstream; client drain resumes it', () => {
+  it('upstream traffic past the high-water mark pauses the upstream; client drain resumes it', () => {
     const { client, upstream, session } = make();
     client.bufferedAmount = HIGH_WATER_BYTES + 1;
     upstream.h.message('x', false);
@@ -128,7 +128,7 @@ describe('Session', () => {
     expect(session.state).toBe('open');
   });
 
-  it('F8 client traffic past the high-water mark pauses the client; upstream drain resumes it', () => {
+  it('client traffic past the high-water mark pauses the client; upstream drain resumes it', () => {
     const { client, upstream } = make();
     upstream.bufferedAmount = HIGH_WATER_BYTES + 1;
     client.h.message('x', false);
@@ -138,7 +138,7 @@ describe('Session', () => {
     expect(client.paused).toBe(false);
   });
 
-  it('H1 unpausable traffic past maxBufferedBytes closes the client with 4408; nothing after it is sent', () => {
+  it('unpausable traffic past maxBufferedBytes closes the client with 4408; nothing after it is sent', () => {
     const { client, session, c } = make({ maxBufferedBytes: 4 << 20 });
     client.bufferedAmount = (4 << 20) + 1;
     session.sendToClient('broadcast', false);
@@ -181,7 +181,7 @@ describe('Session', () => {
     expect(clock.timers.size).toBe(0);
   });
 
-  it('E2 a client that misses its pong is terminated; E3 a silent upstream gives the client 1014', () => {
+  it('a client that misses its pong is terminated; a silent upstream gives the client 1014', () => {
     const a = make({ heartbeat: { intervalMs: 1000, timeoutMs: 1000 } });
     a.clock.advance(1000 + 250);
     expect(a.client.pings).toBe(1);

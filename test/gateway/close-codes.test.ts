@@ -1,6 +1,6 @@
 /**
- * Framing violations from the client, written as raw frames (RELIABILITY C2–C5, C7), and close
- * codes relayed in both directions (F4–F7, F9).
+ * Framing violations from the client, written as raw frames, and close
+ * codes relayed in both directions.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { closePayload, connectClient, encodeFrame, rawClient, startGateway, startRawUpstream, startUpstream, stopAll, type RawPeer, type UpstreamConnection } from '../helpers/gateway.ts';
@@ -39,68 +39,68 @@ async function expectViolation(frames: Buffer[], code: number) {
   return { c, u };
 }
 
-describe('client framing violations (C2–C5)', () => {
-  it('C2 an unmasked client frame → close 1002', async () => {
+describe('client framing violations', () => {
+  it('an unmasked client frame → close 1002', async () => {
     await expectViolation([encodeFrame(TEXT, 'hi', { mask: false })], 1002);
   });
 
-  it('C3 reserved bits set (RSV1, no extension negotiated) → close 1002', async () => {
+  it('reserved bits set (RSV1, no extension negotiated) → close 1002', async () => {
     await expectViolation([encodeFrame(TEXT, 'hi', { rsv: 4 })], 1002);
   });
 
-  it('C3 RSV2/RSV3 set → close 1002', async () => {
+  it('RSV2/RSV3 set → close 1002', async () => {
     await expectViolation([encodeFrame(BIN, 'hi', { rsv: 2 })], 1002);
     await stopAll();
     await expectViolation([encodeFrame(BIN, 'hi', { rsv: 1 })], 1002);
   });
 
-  it('C3 reserved opcodes (3 and 0xB) → close 1002', async () => {
+  it('reserved opcodes (3 and 0xB) → close 1002', async () => {
     await expectViolation([encodeFrame(3, 'x')], 1002);
     await stopAll();
     await expectViolation([encodeFrame(0xb, 'x')], 1002);
   });
 
-  it('C3 a control frame with a payload over 125 bytes → close 1002', async () => {
+  it('a control frame with a payload over 125 bytes → close 1002', async () => {
     await expectViolation([encodeFrame(PING, Buffer.alloc(126, 1))], 1002);
   });
 
-  it('C3 a fragmented control frame → close 1002', async () => {
+  it('a fragmented control frame → close 1002', async () => {
     await expectViolation([encodeFrame(PING, 'abc', { fin: false })], 1002);
   });
 
-  it('C3 a stray continuation frame → close 1002', async () => {
+  it('a stray continuation frame → close 1002', async () => {
     await expectViolation([encodeFrame(0, 'orphan')], 1002);
   });
 
-  it('C3 a new data frame while a fragmented message is open → close 1002', async () => {
+  it('a new data frame while a fragmented message is open → close 1002', async () => {
     await expectViolation([encodeFrame(TEXT, 'part', { fin: false }), encodeFrame(TEXT, 'again')], 1002);
   });
 
-  it('C4 invalid UTF-8 in a text message → close 1007', async () => {
+  it('invalid UTF-8 in a text message → close 1007', async () => {
     await expectViolation([encodeFrame(TEXT, Buffer.from([0x68, 0xc3, 0x28, 0x69]))], 1007);
   });
 
-  it('C4 invalid UTF-8 across fragments → close 1007', async () => {
+  it('invalid UTF-8 across fragments → close 1007', async () => {
     // 0xF0 0x9F starts a 4-byte sequence; the continuation then breaks it.
     await expectViolation([encodeFrame(TEXT, Buffer.from([0x61, 0xf0, 0x9f]), { fin: false }), encodeFrame(0, Buffer.from([0x41, 0x42]))], 1007);
   });
 
-  it('C4 invalid UTF-8 in a close reason → close 1007', async () => {
+  it('invalid UTF-8 in a close reason → close 1007', async () => {
     await expectViolation([encodeFrame(CLOSE, Buffer.concat([closePayload(1000), Buffer.from([0xff, 0xfe])]))], 1007);
   });
 
-  it('C5 invalid close codes (1005, 999, 1004, 1006, 2000, 5000) → close 1002', async () => {
+  it('invalid close codes (1005, 999, 1004, 1006, 2000, 5000) → close 1002', async () => {
     for (const code of [1005, 999, 1004, 1006, 2000, 5000]) {
       await expectViolation([encodeFrame(CLOSE, closePayload(code, 'x'))], 1002);
       await stopAll();
     }
   });
 
-  it('C5 a close frame with a 1-byte payload → close 1002', async () => {
+  it('a close frame with a 1-byte payload → close 1002', async () => {
     await expectViolation([encodeFrame(CLOSE, Buffer.from([3]))], 1002);
   });
 
-  it('C5 a valid close code (4001 with a reason) is relayed to the upstream', async () => {
+  it('a valid close code (4001 with a reason) is relayed to the upstream', async () => {
     const { up, gw } = await setup();
     const c = await rawClient(gw.port, '/r');
     const conn = await up.nextConnection();
@@ -113,7 +113,7 @@ describe('client framing violations (C2–C5)', () => {
     expect(echoed.code).toBe(4001);
   });
 
-  it('C7 a client ping gets a pong with the same payload', async () => {
+  it('a client ping gets a pong with the same payload', async () => {
     const { gw } = await setup();
     const c = await rawClient(gw.port, '/r');
     const payload = Buffer.from('ping-payload-\u00e9-123');
@@ -145,13 +145,13 @@ describe('client framing violations (C2–C5)', () => {
   });
 });
 
-describe('close codes upstream → client (F4, F5, F6, F9)', () => {
+describe('close codes upstream → client', () => {
   for (const [code, reason] of [
     [1000, 'normal bye'],
     [1001, 'going away'],
     [4001, 'app specific'],
     [4999, 'last app code'],
-    [1012, 'service restart'], // F9
+    [1012, 'service restart'], // relayed so the client knows to reconnect
     [1011, 'internal'],
     [3000, 'registered'],
   ] as const) {
@@ -173,7 +173,7 @@ describe('close codes upstream → client (F4, F5, F6, F9)', () => {
     expect((await c.closed).code).toBe(1000);
   });
 
-  it('F4 upstream TCP drop mid-session → client gets 1014 in under a second', async () => {
+  it('upstream TCP drop mid-session → client gets 1014 in under a second', async () => {
     const { up, gw } = await setup();
     const c = await connectClient(gw.url('/r'));
     const conn = await up.nextConnection();
@@ -187,7 +187,7 @@ describe('close codes upstream → client (F4, F5, F6, F9)', () => {
     expect(gw.app.gateway.registry.size).toBe(0);
   });
 
-  it('F6 upstream sends invalid UTF-8 text → upstream closed with 1007, client gets 1014', async () => {
+  it('upstream sends invalid UTF-8 text → upstream closed with 1007, client gets 1014', async () => {
     let peer!: RawPeer;
     const up = await startRawUpstream('accept', (p) => (peer = p));
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off' }]);
@@ -202,7 +202,7 @@ describe('close codes upstream → client (F4, F5, F6, F9)', () => {
     expect(toUpstream.code).toBe(1007);
   });
 
-  it('F6 upstream sends a masked frame (server frames must not be masked) → client gets 1014, upstream 1002', async () => {
+  it('upstream sends a masked frame (server frames must not be masked) → client gets 1014, upstream 1002', async () => {
     let peer!: RawPeer;
     const up = await startRawUpstream('accept', (p) => (peer = p));
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off' }]);
@@ -213,7 +213,7 @@ describe('close codes upstream → client (F4, F5, F6, F9)', () => {
     expect((await peer.closeFrame(3000)).code).toBe(1002);
   });
 
-  it('F6 upstream sends an invalid close code (1005 on the wire) → client gets 1014', async () => {
+  it('upstream sends an invalid close code (1005 on the wire) → client gets 1014', async () => {
     let peer!: RawPeer;
     const up = await startRawUpstream('accept', (p) => (peer = p));
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off' }]);
@@ -224,7 +224,7 @@ describe('close codes upstream → client (F4, F5, F6, F9)', () => {
   });
 });
 
-describe('close codes client → upstream (F7)', () => {
+describe('close codes client → upstream', () => {
   it("client closes 4000 'bye' → upstream gets 4000 'bye'", async () => {
     const { up, gw } = await setup();
     const c = await connectClient(gw.url('/r'));

@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown (RELIABILITY I1–I4): in process through `app.gateway.drain()`, and a real
+ * Graceful shutdown: in process through `app.gateway.drain()`, and a real
  * `wsgate start` process receiving SIGTERM / SIGINT.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,7 +36,7 @@ async function slowUpstream(delayMs: number) {
 }
 
 describe('drain() in process', () => {
-  it('I1–I3: /readyz 503 at once, new upgrades 503 JSON, live clients closed with 1001 over the window, resolves with the registry empty', async () => {
+  it('/readyz 503 at once, new upgrades 503 JSON, live clients closed with 1001 over the window, resolves with the registry empty', async () => {
     const up = await startUpstream();
     const dials = countDials(up);
     // When the gateway closed each connection (its own `close` log line): what the drain
@@ -62,7 +62,7 @@ describe('drain() in process', () => {
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: 'draining' });
     expect(refused.headers['retry-after']).toBeDefined();
-    // I1: no new upstream dial for the refused handshake.
+    // No new upstream dial for the refused handshake.
     expect(dials()).toBe(dialsBefore);
 
     await drained;
@@ -71,7 +71,7 @@ describe('drain() in process', () => {
     expect(gw.app.gateway.registry.size).toBe(0);
     const results = await Promise.all(closes);
     for (const r of results) expect(r.code).toBe(1001);
-    // I2: spread over the window, not all at once (connection i is due at i × 500 / 4 ms, so
+    // Spread over the window, not all at once (connection i is due at i × 500 / 4 ms, so
     // the last closes no sooner than 375 ms after the first, however loaded the machine is).
     expect(closedAt).toHaveLength(4);
     expect(Math.max(...closedAt) - Math.min(...closedAt)).toBeGreaterThanOrEqual(370);
@@ -80,7 +80,7 @@ describe('drain() in process', () => {
     expect((await gw.http('/healthz')).status).toBe(200);
   });
 
-  it('I3: a drain with no connections resolves at once; a second drain is harmless', async () => {
+  it('a drain with no connections resolves at once; a second drain is harmless', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/svc', upstream: up.url }]);
     const t0 = Date.now();
@@ -91,7 +91,7 @@ describe('drain() in process', () => {
   });
 
   // Regression: a handshake in flight when drain() starts must never become a live connection.
-  it('I4: a handshake in flight when the drain starts ends with 503 or a close, never a live connection', async () => {
+  it('a handshake in flight when the drain starts ends with 503 or a close, never a live connection', async () => {
     const slow = await slowUpstream(700);
     const gw = await startGateway([{ path: '/slow', upstream: slow.url, connectTimeoutMs: 3000 }]);
     const token = await hs();

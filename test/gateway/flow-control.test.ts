@@ -1,5 +1,5 @@
 /**
- * Flow control and slow consumers (RELIABILITY H1, H2, H3, F8): a reader that stops reading makes
+ * Flow control and slow consumers: a reader that stops reading makes
  * the gateway pause the other side (TCP backpressure reaches the sender) instead of buffering
  * without bound, nothing is dropped when it resumes, and traffic that cannot be paused
  * (broadcasts) closes a slow client with 4408 once its buffer passes maxBufferedBytes.
@@ -72,7 +72,7 @@ function sequenceChecker(ws: WebSocket) {
   return st;
 }
 
-describe('slow client, flooding upstream (H1, H2)', () => {
+describe('slow client, flooding upstream', () => {
   it('the upstream is paused (its own buffer grows), gateway memory stays bounded, and every message arrives in order after resume', async () => {
     const maxBuffered = 4 * MiB;
     const upCap = 8 * MiB;
@@ -111,7 +111,7 @@ describe('slow client, flooding upstream (H1, H2)', () => {
   }, 60_000);
 });
 
-describe('send timeout: a client that stopped reading is given up (H1, sendTimeoutMs)', () => {
+describe('send timeout: a client that stopped reading is given up (sendTimeoutMs)', () => {
   it('no progress for sendTimeoutMs while the upstream is paused → the session ends (4408), the upstream gets 1001, nothing is left', async () => {
     const sendTimeoutMs = 1000;
     let upWs!: WebSocket;
@@ -162,7 +162,7 @@ describe('send timeout: a client that stopped reading is given up (H1, sendTimeo
   }, 60_000);
 });
 
-describe('slow upstream, flooding client (F8)', () => {
+describe('slow upstream, flooding client', () => {
   it('reading from the client pauses (its own buffer grows), gateway memory stays bounded, nothing lost after resume', async () => {
     const maxBuffered = 4 * MiB;
     const clientCap = 8 * MiB;
@@ -196,7 +196,7 @@ describe('slow upstream, flooding client (F8)', () => {
   }, 60_000);
 });
 
-describe('unpausable broadcast traffic to a slow reader (H1, H3)', () => {
+describe('unpausable broadcast traffic to a slow reader', () => {
   it('a hub client that stops reading is closed with 4408 past maxBufferedBytes; a fast member gets everything', async () => {
     const maxBuffered = 2 * MiB;
     const gw = await startGateway([{ path: '/hub/:r', channel: 'hub:{r}', auth: false, heartbeat: 'off', maxBufferedBytes: maxBuffered, presenceEvents: false }]);
@@ -228,7 +228,7 @@ describe('unpausable broadcast traffic to a slow reader (H1, H3)', () => {
     const closed = await slow.closed;
     expect(closed.code).toBe(4408);
     expect(maxGrowth, `growth ${(maxGrowth / MiB).toFixed(1)} MiB`).toBeLessThan(2 * maxBuffered + 4 * MiB);
-    // H3: the fast member was never held back and received every broadcast.
+    // The fast member was never held back and received every broadcast.
     await until(() => fastCount === published, 10_000, `fast member got all ${published} (${fastCount})`);
     expect(fast.ws.readyState).toBe(1);
     const m = await (await gw.http('/metrics')).text();

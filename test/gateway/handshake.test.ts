@@ -1,6 +1,7 @@
 /**
- * Handshake shape, routing and origin through a real gateway on loopback (RELIABILITY A1–A11,
- * A13, A15). Slowloris (A12) and TCP resets (A14) are in resets.test.ts.
+ * Handshake shape, routing and origin through a real gateway on loopback: malformed handshakes,
+ * path tricks, origins, URL and header limits, handshakes per IP. Slowloris and TCP resets are in
+ * resets.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,8 +32,8 @@ async function echoSetup(routeExtra: Record<string, unknown> = {}, gwOpts: Recor
   return { up, dials, gw, token: await hs() };
 }
 
-describe('A1–A2 valid handshakes', () => {
-  it('A1: 101 with the RFC 6455 Sec-WebSocket-Accept, upstream dialled exactly once', async () => {
+describe('valid handshakes', () => {
+  it('101 with the RFC 6455 Sec-WebSocket-Accept, upstream dialled exactly once', async () => {
     const { up, dials, gw, token } = await echoSetup();
     const res = await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`));
     expect(res.status).toBe(101);
@@ -46,7 +47,7 @@ describe('A1–A2 valid handshakes', () => {
     expect(gw.app.gateway.registry.size).toBe(1);
   });
 
-  it('A1: another random key gets its own accept value; a ws client works end to end', async () => {
+  it('another random key gets its own accept value; a ws client works end to end', async () => {
     const { dials, gw, token } = await echoSetup();
     const key = Buffer.from('0123456789abcdef').toString('base64');
     const res = await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`, { 'Sec-WebSocket-Key': key }));
@@ -58,7 +59,7 @@ describe('A1–A2 valid handshakes', () => {
     expect(dials()).toBe(2);
   });
 
-  it.each(['WebSocket', 'WEBSOCKET', 'websocket'])('A2: Upgrade: %s is accepted (case-insensitive)', async (value) => {
+  it.each(['WebSocket', 'WEBSOCKET', 'websocket'])('Upgrade: %s is accepted (case-insensitive)', async (value) => {
     const { dials, gw, token } = await echoSetup();
     const res = await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`, { Upgrade: value, Connection: 'keep-alive, Upgrade' }));
     expect(res.status).toBe(101);
@@ -67,14 +68,14 @@ describe('A1–A2 valid handshakes', () => {
   });
 });
 
-describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial', () => {
+describe('malformed, wrong version, wrong method, unknown route: no dial', () => {
   it.each([
     ['missing key', { 'Sec-WebSocket-Key': undefined }],
     ['key not base64', { 'Sec-WebSocket-Key': 'not a key!!' }],
     ['key of 15 bytes', { 'Sec-WebSocket-Key': Buffer.alloc(15, 1).toString('base64') }],
     ['key of 17 bytes', { 'Sec-WebSocket-Key': Buffer.alloc(17, 1).toString('base64') }],
     ['empty key', { 'Sec-WebSocket-Key': '' }],
-  ])('A3: %s → 400 JSON, no upstream dial', async (_name, extra) => {
+  ])('%s → 400 JSON, no upstream dial', async (_name, extra) => {
     const { dials, gw, token } = await echoSetup();
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(extra)) if (v !== undefined) headers[k] = v;
@@ -89,7 +90,7 @@ describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial
     expect(gw.app.gateway.registry.size).toBe(0);
   });
 
-  it.each(['12', '8', '14', ''])('A4: Sec-WebSocket-Version %j → 426 with Sec-WebSocket-Version: 13, never 101', async (v) => {
+  it.each(['12', '8', '14', ''])('Sec-WebSocket-Version %j → 426 with Sec-WebSocket-Version: 13, never 101', async (v) => {
     const { dials, gw, token } = await echoSetup();
     const res = await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`, { 'Sec-WebSocket-Version': v }));
     expect(res.status).toBe(426);
@@ -98,7 +99,7 @@ describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial
     expect(dials()).toBe(0);
   });
 
-  it('A5: POST and PUT with upgrade headers → 405 JSON with Allow: GET, no auth, no dial', async () => {
+  it('POST and PUT with upgrade headers → 405 JSON with Allow: GET, no auth, no dial', async () => {
     const { dials, gw } = await echoSetup();
     for (const method of ['POST', 'PUT', 'DELETE']) {
       // A bad token: if auth ran, this would be 401.
@@ -110,7 +111,7 @@ describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial
     expect(dials()).toBe(0);
   });
 
-  it('A5: HEAD with upgrade headers → 4xx, no dial', async () => {
+  it('HEAD with upgrade headers → 4xx, no dial', async () => {
     const { dials, gw } = await echoSetup();
     const res = await rawUpgrade(gw.port, upgradeHead('/echo?token=garbage').replace(/^GET/, 'HEAD'));
     expect(res.status).toBeGreaterThanOrEqual(400);
@@ -118,7 +119,7 @@ describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial
     expect(dials()).toBe(0);
   });
 
-  it('A5: plain GET on a route path → 426 JSON with a hint and Upgrade header, no auth work, no dial', async () => {
+  it('plain GET on a route path → 426 JSON with a hint and Upgrade header, no auth work, no dial', async () => {
     const { dials, gw } = await echoSetup();
     const res = await gw.http('/echo?token=garbage');
     expect(res.status).toBe(426);
@@ -132,7 +133,7 @@ describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial
     expect(dials()).toBe(0);
   });
 
-  it('A6: unknown route → 404 JSON before auth (bad token, no dial), also for plain GET', async () => {
+  it('unknown route → 404 JSON before auth (bad token, no dial), also for plain GET', async () => {
     const { dials, gw } = await echoSetup();
     const res = await rawUpgrade(gw.port, upgradeHead('/nope?token=garbage'));
     expect(res.status).toBe(404);
@@ -146,7 +147,7 @@ describe('A3–A6 malformed, wrong version, wrong method, unknown route: no dial
   });
 });
 
-describe('A7 path tricks never escape the upstream template', () => {
+describe('path tricks never escape the upstream template', () => {
   const tricks = [
     '/room/%2e%2e',
     '/room/%2E%2E',
@@ -228,7 +229,7 @@ describe('A7 path tricks never escape the upstream template', () => {
   });
 });
 
-describe('A8–A9 origin', () => {
+describe('origin', () => {
   const origins = ['https://app.test', 'https://*.example.com'];
 
   it.each([
@@ -247,7 +248,7 @@ describe('A8–A9 origin', () => {
     ['userinfo trick', 'https://a.example.com@evil.io'],
     ['userinfo trick on an exact entry', 'https://app.test@evil.io'],
     ['pattern host on another port', 'https://a.example.com:8443'],
-  ])('A8: %s (%s) → 403 before JWT verification (bad token, no dial)', async (_n, origin) => {
+  ])('%s (%s) → 403 before JWT verification (bad token, no dial)', async (_n, origin) => {
     const { dials, gw } = await echoSetup({ origins });
     const r = await expectRefused(gw.url('/echo', 'not-a-jwt'), undefined, { origin });
     expect(r.status).toBe(403);
@@ -258,7 +259,7 @@ describe('A8–A9 origin', () => {
   });
 
   it.each(['https://app.test', 'https://a.example.com', 'https://deep.sub.example.com', 'HTTPS://APP.TEST', 'https://app.test:443'])(
-    'A8: allowed origin %s with a valid token → 101',
+    'allowed origin %s with a valid token → 101',
     async (origin) => {
       const { gw, token, dials } = await echoSetup({ origins });
       const c = await connectClient(gw.url('/echo', token), undefined, { origin });
@@ -268,19 +269,19 @@ describe('A8–A9 origin', () => {
     },
   );
 
-  it('A8: allowed origin with a bad token → 401 (origin passes, then auth)', async () => {
+  it('allowed origin with a bad token → 401 (origin passes, then auth)', async () => {
     const { gw } = await echoSetup({ origins });
     const r = await expectRefused(gw.url('/echo', 'not-a-jwt'), undefined, { origin: 'https://app.test' });
     expect(r.status).toBe(401);
   });
 
-  it('A9: missing Origin is allowed by default (native clients)', async () => {
+  it('missing Origin is allowed by default (native clients)', async () => {
     const { gw, token } = await echoSetup({ origins });
     const res = await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`));
     expect(res.status).toBe(101);
   });
 
-  it('A9: missing Origin → 403 with allowMissingOrigin: false, before auth', async () => {
+  it('missing Origin → 403 with allowMissingOrigin: false, before auth', async () => {
     const { gw, token, dials } = await echoSetup({ origins, allowMissingOrigin: false });
     const res = await rawUpgrade(gw.port, upgradeHead(`/echo?token=${token}`));
     expect(res.status).toBe(403);
@@ -293,7 +294,7 @@ describe('A8–A9 origin', () => {
   });
 });
 
-describe('A10 subprotocol token carrier', () => {
+describe('subprotocol token carrier', () => {
   it('bearer.<jwt> is accepted, never echoed, never forwarded; the 101 carries the upstream choice', async () => {
     const offeredUpstream: string[][] = [];
     const up = await startUpstream({
@@ -347,7 +348,7 @@ describe('A10 subprotocol token carrier', () => {
   });
 });
 
-describe('A11 oversized requests', () => {
+describe('oversized requests', () => {
   it('URL over 8192 bytes → 414 JSON, no token parsing (a bad token is not 401), no dial', async () => {
     const { gw, dials, token } = await echoSetup();
     const long = 'a'.repeat(8300);
@@ -384,7 +385,7 @@ describe('A11 oversized requests', () => {
   });
 });
 
-describe('A13 per-IP handshake cap', () => {
+describe('per-IP handshake cap', () => {
   it('half-open upgrades from one IP past maxHandshakesPerIp → 429; other IPs still connect; after they finish a new one succeeds', async () => {
     const hung = await startSilentServer();
     const up = await startUpstream();
@@ -435,7 +436,7 @@ describe('A13 per-IP handshake cap', () => {
   });
 });
 
-describe('A5/A6/A8/A11: no auth work before the cheap checks', () => {
+describe('no auth work before the cheap checks', () => {
   it('405, 426, 400, 404, 403 and 414 answers never fetch the JWKS or dial the upstream', async () => {
     const key = await testKey('ES256', 'no-auth-work');
     const jwks = await startJwksServer(jwksOf(key));
@@ -465,7 +466,7 @@ describe('A5/A6/A8/A11: no auth work before the cheap checks', () => {
   });
 });
 
-describe('A15 slow JWKS', () => {
+describe('slow JWKS', () => {
   it('JWKS slower than its timeout → 503 within the timeout (+ slack), no dial', async () => {
     const key = await testKey('RS256', 'a15-slow');
     const jwks = await startJwksServer(jwksOf(key));

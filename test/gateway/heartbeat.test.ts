@@ -1,5 +1,5 @@
 /**
- * Heartbeats through real sockets (RELIABILITY E2, E3): a client or upstream that stops answering
+ * Heartbeats through real sockets: a client or upstream that stops answering
  * pings is closed within interval + timeout (+ scheduler tick), and cleaned up; a healthy peer is
  * never closed; the data-frame keepalive arrives periodically.
  */
@@ -43,7 +43,7 @@ async function deafUpstream() {
   };
 }
 
-describe('client leg (E2)', () => {
+describe('client leg', () => {
   it('a ws client with autoPong:false is closed within interval + timeout; upstream closed, registry empty', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: HB }]);
@@ -100,7 +100,7 @@ describe('client leg (E2)', () => {
   });
 });
 
-describe('upstream leg (E3)', () => {
+describe('upstream leg', () => {
   it('an upstream that stops answering pings → client gets 1014 within interval + timeout', async () => {
     const up = await deafUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: HB }]);

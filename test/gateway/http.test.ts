@@ -1,5 +1,5 @@
 /**
- * The HTTP side of the gateway (issue item 6, RELIABILITY K1/B10 for metric labels):
+ * The HTTP side of the gateway (metric labels never carry a user id or token):
  * /healthz, /readyz, /metrics in Prometheus text, unknown path 404 JSON.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -110,7 +110,7 @@ describe('/metrics', () => {
     expect(series(text, 'wsgate_upstream_connect_failures_total', { route: '/down', kind: 'unavailable' })).toBe(1);
     expect(series(text, 'wsgate_heartbeat_timeouts_total', { route: '/hb', leg: 'client' })).toBe(1);
     expect(text).toMatch(/^wsgate_closes_total\{.*cause="heartbeat".*\} 1$/m);
-    // B10/K2: no user id or token in any label.
+    // No user id or token in any label: they would leak identities and explode cardinality.
     expect(text).not.toContain('metrics-user');
     expect(text).not.toContain(token.split('.')[2]!);
 
@@ -134,7 +134,7 @@ describe('/metrics', () => {
 });
 
 describe('K observability', () => {
-  it('K1: every close is counted by code and cause (client, upstream, auth expiry, drain)', async () => {
+  it('every close is counted by code and cause (client, upstream, auth expiry, drain)', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/svc', upstream: up.url, auth: { clockToleranceSec: 0 } }]);
     const token = await hs();
@@ -158,8 +158,8 @@ describe('K observability', () => {
     expect(series(text, 'wsgate_closes_total', { route: '/svc', code: '1001', cause: 'drain' })).toBe(1);
   });
 
-  // Regression: handshake_rejected lines carry the client IP (K2).
-  it('K2: every rejected handshake is logged with route, client IP (trusted-proxy aware), Origin and reason, never the token', async () => {
+  // Regression: handshake_rejected lines carry the client IP.
+  it('every rejected handshake is logged with route, client IP (trusted-proxy aware), Origin and reason, never the token', async () => {
     const lines: string[] = [];
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/svc', upstream: up.url, origins: ['https://app.test'] }], {
@@ -178,7 +178,7 @@ describe('K observability', () => {
     expect(rejected[1]).toHaveProperty('ip', '203.0.113.9');
   });
 
-  it('K3: JWKS freshness is exposed as a gauge once the keys were fetched', async () => {
+  it('JWKS freshness is exposed as a gauge once the keys were fetched', async () => {
     const key = await testKey('ES256', 'k3-gauge');
     const jwks = await startJwksServer(jwksOf(key));
     const up = await startUpstream();

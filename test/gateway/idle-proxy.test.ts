@@ -1,5 +1,5 @@
 /**
- * RELIABILITY E1 and the issue's Done-when line: "An idle connection stays open for three times
+ * Heartbeats keep idle connections alive behind idle timers: "An idle connection stays open for three times
  * the load balancer's idle limit under the matching preset". A TCP proxy with an idle timer (like
  * an LB) sits on both legs: client → proxy → gateway → proxy → upstream. With the real presets
  * the gateway's pings keep both proxies from cutting; the control shows the proxy does cut an idle
@@ -48,7 +48,7 @@ async function survivesIdle(preset: HeartbeatPreset, lbIdleMs: number) {
   expect((await c.next(5000)).text).toBe('after');
 }
 
-describe('idle connections behind load-balancer idle timers (E1)', () => {
+describe('idle connections behind load-balancer idle timers', () => {
   it.concurrent("'alibaba-clb' preset survives 45 s idle behind 15 s idle proxies on both legs", () => survivesIdle('alibaba-clb', 15_000), 75_000);
 
   it.concurrent("'aws-alb' preset survives 180 s idle behind 60 s idle proxies on both legs", () => survivesIdle('aws-alb', 60_000), 220_000);

@@ -1,5 +1,5 @@
 /**
- * Per-route limits (RELIABILITY D1, D2, D4, D5): message size, fragmented size, message rate and
+ * Per-route limits: message size, fragmented size, message rate and
  * connections per user.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,8 +14,8 @@ function upstreamClosed(conn: UpstreamConnection): Promise<{ code: number; reaso
   return new Promise((r) => conn.ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
 }
 
-describe('message size (D1, D2)', () => {
-  it('D1 a message over maxMessageBytes → client gets 1009, upstream is closed, nothing relayed', async () => {
+describe('message size', () => {
+  it('a message over maxMessageBytes → client gets 1009, upstream is closed, nothing relayed', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessageBytes: MAX }]);
     const c = await connectClient(gw.url('/r'));
@@ -32,7 +32,7 @@ describe('message size (D1, D2)', () => {
     await until(() => gw.app.gateway.registry.size === 0, 2000, 'registry empty');
   });
 
-  it('D1 the limit is checked from the frame header, before the payload is buffered', async () => {
+  it('the limit is checked from the frame header, before the payload is buffered', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessageBytes: MAX }]);
     const c = await rawClient(gw.port, '/r');
@@ -42,7 +42,7 @@ describe('message size (D1, D2)', () => {
     expect((await c.closeFrame(2000)).code).toBe(1009);
   });
 
-  it('D1 an upstream message over maxMessageBytes → the client is closed (1009 or 1014), not relayed', async () => {
+  it('an upstream message over maxMessageBytes → the client is closed (1009 or 1014), not relayed', async () => {
     const up = await startUpstream({ echo: false });
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessageBytes: MAX }]);
     const c = await connectClient(gw.url('/r'));
@@ -55,7 +55,7 @@ describe('message size (D1, D2)', () => {
     expect((await upClose).code).toBe(1009);
   });
 
-  it('D2 fragments summing past maxMessageBytes → 1009', async () => {
+  it('fragments summing past maxMessageBytes → 1009', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessageBytes: MAX }]);
     const c = await rawClient(gw.port, '/r');
@@ -70,7 +70,7 @@ describe('message size (D1, D2)', () => {
     expect(got).toEqual([]);
   });
 
-  it('D2 a flood of tiny fragments → closed with 1008/1009 (fragment cap), process unharmed', async () => {
+  it('a flood of tiny fragments → closed with 1008/1009 (fragment cap), process unharmed', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessageBytes: 1 << 20 }]);
     const c = await rawClient(gw.port, '/r');
@@ -86,8 +86,8 @@ describe('message size (D1, D2)', () => {
   });
 });
 
-describe('message rate (D4)', () => {
-  it('D4 maxMessagesPerSec exceeded → close 4429; another client on the route is unaffected', async () => {
+describe('message rate', () => {
+  it('maxMessagesPerSec exceeded → close 4429; another client on the route is unaffected', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessagesPerSec: 20 }]);
     const flooder = await connectClient(gw.url('/r'));
@@ -110,7 +110,7 @@ describe('message rate (D4)', () => {
     expect(calm.ws.readyState).toBe(1);
   });
 
-  it('D4 a client at a steady rate under the limit is never closed', async () => {
+  it('a client at a steady rate under the limit is never closed', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off', maxMessagesPerSec: 20 }]);
     const c = await connectClient(gw.url('/r'));
@@ -123,8 +123,8 @@ describe('message rate (D4)', () => {
   });
 });
 
-describe('connections per user (D5)', () => {
-  it('D5 maxConnectionsPerUser + 1 → 429 JSON; other users still connect; a freed slot is reusable', async () => {
+describe('connections per user', () => {
+  it('maxConnectionsPerUser + 1 → 429 JSON; other users still connect; a freed slot is reusable', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, heartbeat: 'off', maxConnectionsPerUser: 2 }]);
     const tokA = await hs(claims({ sub: 'alice' }));

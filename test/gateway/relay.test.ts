@@ -1,5 +1,5 @@
 /**
- * The relay path end to end (RELIABILITY C6, issue item 4): text/binary type, order and bytes
+ * The relay path end to end: text/binary type, order and bytes
  * preserved both ways, 0-byte and 16 MiB messages, messages sent right after `open` on either
  * side, and subprotocol negotiation (the client sees the upstream's choice).
  */
@@ -45,7 +45,7 @@ function randomMessages(n: number): Msg[] {
   return out;
 }
 
-describe('relay: bytes, types and order (C6)', () => {
+describe('relay: bytes, types and order', () => {
   it('many random text/binary messages arrive unchanged and in order, both ways', async () => {
     const up = await startUpstream();
     const gw = await startGateway([{ path: '/r', upstream: up.url, auth: false, heartbeat: 'off' }]);

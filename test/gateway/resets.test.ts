@@ -1,6 +1,6 @@
 /**
- * Hostile clients at the TCP level: slowloris (RELIABILITY A12) and TCP resets in the middle of
- * the handshake, during auth and during the upstream dial, hundreds of times (A14).
+ * Hostile clients at the TCP level: slowloris and TCP resets in the middle of
+ * the handshake, during auth and during the upstream dial, hundreds of times.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -60,7 +60,7 @@ function resetAfter(port: number, head: string, when: 'sync' | 'immediate' | num
   });
 }
 
-describe('A12 slowloris', () => {
+describe('slowloris', () => {
   it('a client trickling upgrade headers is disconnected within the 5 s header timeout (+1 s), not minutes', async () => {
     const gw = await startGateway([{ path: '/svc', upstream: 'ws://127.0.0.1:9' }]);
     const head = upgradeHead('/svc?token=x');
@@ -112,7 +112,7 @@ describe('A12 slowloris', () => {
   }, 15_000);
 });
 
-describe('A14 TCP resets during the handshake', () => {
+describe('TCP resets during the handshake', () => {
   it('300 resets (right after the request, during auth, during the upstream dial) leave no sessions, sockets or per-IP counts', async () => {
     const errors: unknown[] = [];
     const onErr = (e: unknown) => errors.push(e);

@@ -325,7 +325,7 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Build one frame. Masked by default (client → server); `mask: false` for server frames or C2. */
+/** Build one frame. Masked by default (client → server); `mask: false` for server frames or an unmasked client frame. */
 export function encodeFrame(opcode: number, payload: Buffer | string = Buffer.alloc(0), o: { fin?: boolean; rsv?: number; mask?: boolean } = {}): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const fin = o.fin ?? true;
@@ -599,7 +599,7 @@ export function trackingClock(): Clock & { liveTimeouts: Set<unknown>; liveInter
 export class ManualClock implements Clock {
   t = 1_000_000;
   wall = Date.UTC(2030, 0, 1);
-  /** How often wallNow() was read (E5: schedulers must not read it). */
+  /** How often wallNow() was read (schedulers must not: a wall-clock jump would look like a missed pong). */
   wallReads = 0;
   private seq = 0;
   timers = new Map<number, { at: number; fn: () => void; every?: number }>();

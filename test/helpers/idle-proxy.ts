@@ -1,7 +1,7 @@
 /**
  * A TCP proxy with a load balancer's idle timer: each proxied connection is cut (both sides
  * destroyed) after `idleMs` without a byte in either direction — the way AWS ALB, Alibaba CLB or
- * nginx's proxy_read_timeout end idle connections. Used for RELIABILITY E1.
+ * nginx's proxy_read_timeout end idle connections. Used to prove heartbeats keep idle connections open.
  */
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';

@@ -1,8 +1,9 @@
 /**
  * Find each runtime binary the contract suite runs the gateway on, and start a gateway process
  * with it. Binaries come from npm devDependencies (`node_modules/.bin`) or, when npm skipped the
- * install scripts that link them, straight from the platform packages (RUNTIME-NOTES "Getting
- * the runtimes"). A runtime that cannot be found is reported with the reason, never guessed.
+ * install scripts that link them, straight from the platform packages (`@oven/bun-<os>-<arch>`,
+ * `@deno/<os>-<arch>`; see test/README.md). A runtime that cannot be found is reported with the
+ * reason, never guessed.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,7 +35,7 @@ function firstWorking(candidates: string[], accept: (v: string) => boolean, what
     if (v !== undefined && accept(v)) return { bin, version: v };
     tried.push(`${bin} (${v ?? 'does not run'})`);
   }
-  return { missing: `${what} not found${tried.length ? `; tried ${tried.join(', ')}` : ''} (run npm ci; see RUNTIME-NOTES "Getting the runtimes")` };
+  return { missing: `${what} not found${tried.length ? `; tried ${tried.join(', ')}` : ''} (run npm ci; see test/README.md "Runtimes")` };
 }
 
 /** `node` binaries on PATH outside node_modules (npm scripts put node_modules/.bin first). */

@@ -1,6 +1,6 @@
 /**
- * Mint tokens for auth tests: valid ones for every key type, and every kind of bad token the
- * RELIABILITY B lines name. Nothing here is for production use.
+ * Mint tokens for auth tests: valid ones for every key type, and every kind of bad token a
+ * verifier must refuse (alg none, tampered payload, key confusion, ...). Not for production use.
  */
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload, type JWSHeaderParameters } from 'jose';
 
@@ -76,17 +76,17 @@ export function rawToken(header: unknown, payload: unknown, signature = 'c2lnbmF
   return `${enc(header)}.${enc(payload)}.${signature}`;
 }
 
-/** `alg: none`, empty signature (B2). */
+/** `alg: none`, empty signature. */
 export function algNone(payload: JWTPayload = claims(), alg = 'none'): string {
   return rawToken({ alg, typ: 'JWT' }, payload, '');
 }
 
-/** HS256 signed with the bytes of an RSA public key PEM: the classic key-confusion attack (B2). */
+/** HS256 signed with the bytes of an RSA public key PEM: the classic key-confusion attack. */
 export function hsWithPublicKeyPem(pem: string, payload: JWTPayload = claims()): Promise<string> {
   return hs(payload, { secret: new TextEncoder().encode(pem) });
 }
 
-/** Same token with the payload swapped for `payload`, signature kept (B2 tampering). */
+/** Same token with the payload swapped for `payload`, signature kept (tampering). */
 export function tamperPayload(token: string, payload: JWTPayload): string {
   const [h, , s] = token.split('.');
   return `${h}.${b64url(JSON.stringify(payload))}.${s}`;

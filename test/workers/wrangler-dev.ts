@@ -48,7 +48,7 @@ export function resolveWorkerdTools(): WorkerdTools {
       /* try the next one */
     }
   }
-  return (tools = { missing: 'no Node >= 22 for wrangler (devDependency node@24 missing; see RUNTIME-NOTES "Getting the runtimes")' });
+  return (tools = { missing: 'no Node >= 22 for wrangler (devDependency node@24 missing; see test/README.md "Runtimes")' });
 }
 
 /** The project's wrangler.toml with absolute paths, and `main` pointed at `entry`. */

@@ -4,9 +4,9 @@
  * empty `Sec-WebSocket-Protocol` so Bun does not echo the first offered one (which may be a
  * `bearer.<jwt>` carrier). One `websocket` handler object serves every connection and dispatches
  * to the connection's leg in `ws.data`. Upstreams: Bun's global WebSocket, which takes headers
- * and has `ping`/`pause` (RUNTIME-NOTES "Outbound", "Heartbeats").
+ * and has `ping`/`pause` (Bun extensions to the WHATWG client).
  *
- * Backpressure (RUNTIME-NOTES "Backpressure"): `send()` returns -1 when queued (a `drain`
+ * Backpressure: `send()` returns -1 when queued (a `drain`
  * follows) and 0 when Bun dropped the message; a drop makes `bufferedAmount` report Infinity, so
  * the core closes the client as a slow consumer (4408) instead of losing data silently. The
  * server-wide `backpressureLimit` sits above every route's `maxBufferedBytes`, so the core's cap

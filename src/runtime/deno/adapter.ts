@@ -1,8 +1,8 @@
 /**
  * The Deno runtime adapter. Clients: `Deno.upgradeWebSocket(req, { idleTimeout })` with NO
  * `protocol` option, then `Sec-WebSocket-Protocol` set on the 101 to the upstream's choice:
- * Deno's own protocol check splits only on ", " and answers 500 to `a,b` (RUNTIME-NOTES "Hono's
- * stock helpers"). hono/deno is not used (it compares `Upgrade: websocket` case-sensitively);
+ * Deno's own protocol check splits only on ", " and answers 500 to `a,b` (measured on Deno 2).
+ * hono/deno is not used (it compares `Upgrade: websocket` case-sensitively);
  * the core's handshake checks run first, so Deno's loose checks (101 to version 12, 500 for a
  * missing key) are never reached.
  *

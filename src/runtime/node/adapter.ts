@@ -6,8 +6,8 @@
  * The `ws` path: `ws` for both legs. Upstream dials use the `ws` client (works on
  * Node 20, sends custom headers, accepts 1001/1011 as client close codes). Clients are accepted
  * with a noServer `WebSocketServer` per distinct `maxPayload`, so each route's message limit is
- * enforced by ws before a payload is buffered (RELIABILITY D1). permessage-deflate is off on
- * both legs (RUNTIME-NOTES "Outbound").
+ * enforced by ws before a payload is buffered. permessage-deflate is off on both legs: the
+ * relay forwards frames as they are, and compression costs CPU and a dictionary per connection.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -128,7 +128,7 @@ function onDialOpen(this: WebSocket): void {
   else this.terminate();
 }
 function onDialUnexpectedResponse(this: WebSocket, request: ClientRequest, response: IncomingMessage): void {
-  // Never read or relay the upstream's body (F3): drop it and map the status.
+  // Never read or relay the upstream's body: drop it and map the status.
   response.resume();
   request.destroy();
   dialOf(this)?.fail(new UpstreamDialError('rejected', `upstream answered HTTP ${response.statusCode}`, response.statusCode));

@@ -2,11 +2,11 @@
  * Serve a gateway on Node: @hono/node-server for plain HTTP, and our own `upgrade` listener for
  * handshakes. @hono/node-server's WebSocket support answers refused upgrades with
  * `Content-Length: 0`, losing the JSON body and most headers of a 401/502; this listener runs
- * the Hono app itself and writes the whole response (RUNTIME-NOTES "Auth before the upgrade").
+ * the Hono app itself and writes the whole response, so a refused handshake keeps its JSON body.
  *
  * Hardening: every socket gets an error listener before anything async happens, so a client
- * that resets mid-handshake can never crash the process (A14); header and request timeouts are
- * checked every 500 ms so a slowloris upgrade dies within seconds (A12).
+ * that resets mid-handshake can never crash the process; header and request timeouts are
+ * checked every 500 ms so a slowloris upgrade dies within seconds.
  */
 import { getRequestListener } from '@hono/node-server';
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
@@ -46,7 +46,7 @@ export interface NodeServer {
 
 function toRequest(req: IncomingMessage, secure: boolean): Request {
   const target = req.url ?? '/';
-  // Only origin-form targets: `//evil/x` or an absolute URL must not pick the URL's host (A7).
+  // Only origin-form targets: `//evil/x` or an absolute URL must not pick the URL's host.
   const path = target.startsWith('/') ? target : '/';
   // A string: Request parses it once (a URL object would be serialised and parsed again).
   const url = `${secure ? 'https' : 'http'}://gateway.local${path.startsWith('//') ? path.replace(/^\/+/, '/') : path}`;
@@ -164,7 +164,7 @@ export function serveAdmin(adminApp: { fetch: (req: Request) => Response | Promi
 
 /**
  * SIGTERM/SIGINT: readiness fails and new upgrades get 503 at once, open connections are closed
- * with 1001 spread over `windowMs`, and the process exits 0 by `deadlineMs` at the latest (I1–I4).
+ * with 1001 spread over `windowMs`, and the process exits 0 by `deadlineMs` at the latest.
  */
 export function handleSignals(app: GatewayApp, node: NodeServer, o: DrainOptions & { routesDir?: string } = {}, admin?: { close(): Promise<void> }): void {
   drainOnSignals(app, () => Promise.all([node.close(), admin?.close()]).then(() => {}), o);

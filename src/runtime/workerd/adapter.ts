@@ -3,7 +3,7 @@
  *
  * - Clients are accepted with a `WebSocketPair`, not Hono's helper: that one never calls onOpen,
  *   cannot set `Sec-WebSocket-Protocol`, and compares `Upgrade: websocket` case-sensitively
- *   (RUNTIME-NOTES "Hono's stock WebSocket helpers").
+ *   (RFC 6455 §4.2.1 says case-insensitive).
  * - Upstreams are dialled with `fetch(httpUrl, { headers: { Upgrade: 'websocket' } })`: the only
  *   way identity headers reach the upstream (`new WebSocket(url)` drops them).
  * - I/O objects belong to the request that created them, so the gateway gives each session its own
@@ -75,7 +75,7 @@ export async function dialUpstream(req: UpstreamRequest, signal?: AbortSignal): 
   }
   const ws = (res as Response & { webSocket?: WorkerdWebSocket | null }).webSocket;
   if (res.status !== 101 || !ws) {
-    // Never read or relay the upstream's body (F3).
+    // Never read or relay the upstream's body.
     await res.body?.cancel().catch(() => {});
     throw new UpstreamDialError('rejected', `upstream answered HTTP ${res.status}`, res.status);
   }

@@ -5,7 +5,7 @@
  * What workerd lacks, and what this leg does instead (README "Runtimes" table):
  * - no protocol ping and no pong events: `canPing` is false; on client legs the core falls back
  *   to an app-level ping (a data message) and requires inbound traffic within interval + timeout
- *   (`heartbeatFallback: 'app-keepalive'`, RUNTIME-NOTES "Heartbeats");
+ *   (`heartbeatFallback: 'app-keepalive'`; workerd answers protocol pings itself but never sends one);
  * - no pause/resume: `pause`/`resume` are no-ops, so relayed traffic is bounded only by the
  *   route's `maxBufferedBytes`, past which the core closes the connection (4408 / 1014);
  * - no drain event: `bufferedAmount` is accurate, so drain is detected by polling it.
@@ -36,7 +36,7 @@ export interface WorkerdLegOptions {
   protocol?: string;
   /** Listen with addEventListener (default) or only through `feed`. */
   attach?: boolean;
-  /** Larger inbound messages close the leg with 1009, as `ws` does with `maxPayload` (RELIABILITY D1). */
+  /** Larger inbound messages close the leg with 1009, as `ws` does with `maxPayload`. */
   maxPayload?: number;
   /**
    * Client legs: 'app-keepalive' (the core sends an app-level ping and needs inbound traffic
@@ -46,7 +46,7 @@ export interface WorkerdLegOptions {
 }
 
 export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): { leg: Leg; feed: LegFeed } {
-  // From compatibility date 2026-03-17 binaryType defaults to 'blob' (RUNTIME-NOTES): binary frames
+  // From compatibility date 2026-03-17 binaryType defaults to 'blob' (workerd changelog): binary frames
   // would then reach the core as Blobs. Array buffers are what the core relays.
   try {
     ws.binaryType = 'arraybuffer';
