@@ -134,4 +134,3 @@ export function createRouteCells(metrics: GatewayMetrics, route: string) {
     },
   };
 }
-export type RouteCells = ReturnType<typeof createRouteCells>;

@@ -12,9 +12,6 @@ import type { ResolvedAuth } from './config.ts';
 import { authError } from './errors.ts';
 import { getJwksCache, type JwksCache } from './jwks.ts';
 
-export { resolveAuth } from './config.ts';
-export type { ResolvedAuth, AuthExtras, AuthEnv, JwksTuning, KeySource } from './config.ts';
-
 export interface VerifiedToken {
   claims: JWTPayload;
   /** `exp` in ms; undefined when the token has none (route with allowMissingExp). */
