@@ -1,7 +1,5 @@
 /**
- * Legs built from Web APIs only, shared by the Bun, Deno and workerd adapters:
- * - `legEvents()`: the buffering every Leg needs (messages and a close that arrive before the
- *   session calls `listen` are delivered then, in order);
+ * Legs built from Web APIs only, shared by the Bun and Deno adapters:
  * - `whatwgLeg()`: a WHATWG `WebSocket` (a client socket anywhere, or Deno's server socket) as a
  *   Leg. There is no drain event in the WHATWG API, so `bufferedAmount` is polled while it is
  *   above the low-water mark (the only backpressure signal the WHATWG API has); runtime extensions (Bun's client
@@ -9,50 +7,12 @@
  * - `dialWhatwg()`: dial an upstream with such a socket: timeout, abort, and the HTTP status of a
  *   refused handshake where the runtime puts it in the error text (Bun, Deno).
  */
-import { sharedPayload, UpstreamDialError, type Leg, type LegHandlers, type Payload, type SharedFrame, type UpstreamRequest } from './leg.ts';
+import { sharedPayload, UpstreamDialError, type Leg, type SharedFrame, type UpstreamRequest } from './leg.ts';
+import { exceedsLimit, LegEvents, TOO_BIG } from './leg-events.ts';
 
 /** Below this many buffered bytes a leg that was above it reports `drain`. */
 export const LOW_WATER_BYTES = 256 * 1024;
 const POLL_MS = 10;
-
-type Pending = ['message', Payload, boolean] | ['close', number, string];
-
-/**
- * The buffering every Leg needs. A class, not a closure-built object literal: one shared shape
- * and prototype methods cost far less per connection than a dictionary-mode literal with getters.
- */
-export class LegEvents {
-  handlers: LegHandlers | undefined;
-  closed = false;
-  private pending: Pending[] | undefined = [];
-
-  message(data: Payload, isBinary: boolean): void {
-    if (this.closed) return;
-    if (this.handlers) this.handlers.message(data, isBinary);
-    else this.pending?.push(['message', data, isBinary]);
-  }
-
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.handlers) this.handlers.close(code, reason);
-    else this.pending?.push(['close', code, reason]);
-  }
-
-  listen(h: LegHandlers): void {
-    this.handlers = h;
-    const queued = this.pending ?? [];
-    this.pending = undefined;
-    for (const item of queued) {
-      if (item[0] === 'message') h.message(item[1], item[2]);
-      else h.close(item[1], item[2]);
-    }
-  }
-}
-
-export function legEvents(): LegEvents {
-  return new LegEvents();
-}
 
 export interface WhatwgLegOptions {
   /** Largest message accepted on this leg; a bigger one closes it with 1009. */
@@ -70,7 +30,7 @@ export interface WhatwgLegOptions {
 const encoder = new TextEncoder();
 
 export function whatwgLeg(ws: WebSocket, o: WhatwgLegOptions = {}): Leg {
-  const ev = legEvents();
+  const ev = new LegEvents();
   let poll: ReturnType<typeof setInterval> | undefined;
   const stopPoll = () => {
     if (poll !== undefined) clearInterval(poll);
@@ -86,9 +46,9 @@ export function whatwgLeg(ws: WebSocket, o: WhatwgLegOptions = {}): Leg {
   ws.addEventListener('message', (e: MessageEvent) => {
     const d: unknown = e.data;
     const data = typeof d === 'string' ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : String(d);
-    if (o.maxPayload !== undefined && (typeof data === 'string' ? encoder.encode(data).byteLength : data.byteLength) > o.maxPayload) {
-      safeClose(1009, 'Message exceeds the route limit');
-      return ev.close(1009, 'Message exceeds the route limit');
+    if (exceedsLimit(data, o.maxPayload)) {
+      safeClose(TOO_BIG.code, TOO_BIG.reason);
+      return ev.close(TOO_BIG.code, TOO_BIG.reason);
     }
     ev.message(data, typeof data !== 'string');
   });

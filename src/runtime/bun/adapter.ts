@@ -13,7 +13,8 @@
  * is reached first; `closeOnBackpressureLimit` is the safety net.
  */
 import { sharedPayload, upgradedResponse, type Leg, type RuntimeAdapter } from '../../core/leg.ts';
-import { dialWhatwg, legEvents } from '../../core/whatwg-leg.ts';
+import { exceedsLimit, LegEvents, TOO_BIG } from '../../core/leg-events.ts';
+import { dialWhatwg } from '../../core/whatwg-leg.ts';
 import { processFacts } from '../process.ts';
 import type { BunEnv, BunServerWebSocket, BunSocketData } from './types.ts';
 
@@ -21,7 +22,7 @@ export type { BunEnv, BunServer } from './types.ts';
 
 const decoder = new TextDecoder();
 
-function clientLeg(ws: BunServerWebSocket, d: BunSocketData, events: ReturnType<typeof legEvents>): Leg {
+function clientLeg(ws: BunServerWebSocket, d: BunSocketData, events: LegEvents): Leg {
   let dropped = false;
   return {
     protocol: d.protocol,
@@ -63,11 +64,10 @@ export function bunWebSocketHandlers(o: { maxPayloadLength: number; backpressure
     open: (ws: BunServerWebSocket) => ws.data.open(ws),
     message(ws: BunServerWebSocket, message: string | Uint8Array) {
       const d = ws.data;
-      const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
-      if (size > d.maxPayload) {
-        // maxPayloadLength is server-wide (the largest route's limit): smaller route limits here.
-        ws.close(1009, 'Message exceeds the route limit');
-        return d.events?.close(1009, 'Message exceeds the route limit');
+      // maxPayloadLength is server-wide (the largest route's limit): smaller route limits here.
+      if (exceedsLimit(message, d.maxPayload)) {
+        ws.close(TOO_BIG.code, TOO_BIG.reason);
+        return d.events?.close(TOO_BIG.code, TOO_BIG.reason);
       }
       d.events?.message(message, typeof message !== 'string');
     },
@@ -104,7 +104,7 @@ export function createBunAdapter(): RuntimeAdapter {
         maxPayload: opts.maxPayload,
         protocol: opts.protocol ?? '',
         open(ws) {
-          data.events = legEvents();
+          data.events = new LegEvents();
           onOpen(clientLeg(ws, data, data.events));
         },
       };

@@ -1,5 +1,5 @@
 /** The parts of Bun's APIs the adapter uses (the project does not depend on bun-types). */
-import type { legEvents } from '../../core/whatwg-leg.ts';
+import type { LegEvents } from '../../core/leg-events.ts';
 
 /** The parts of Bun's ServerWebSocket this adapter uses. */
 export interface BunServerWebSocket {
@@ -27,5 +27,5 @@ export interface BunSocketData {
   open(ws: BunServerWebSocket): void;
   maxPayload: number;
   protocol: string;
-  events?: ReturnType<typeof legEvents>;
+  events?: LegEvents;
 }

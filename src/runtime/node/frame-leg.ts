@@ -26,7 +26,7 @@ import type { Socket } from 'node:net';
 import { clientCloseToUpstream, upstreamCloseToClient } from '../../core/close-codes.ts';
 import type { Leg, LegHandlers, Payload } from '../../core/leg.ts';
 import { CLOSE_TIMEOUT_MS } from '../../core/session.ts';
-import { LegEvents } from '../../core/whatwg-leg.ts';
+import { LegEvents, TOO_BIG } from '../../core/leg-events.ts';
 import { encodeClose, encodeFrame, headerLength, newMaskKey, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, parseClose, Utf8Stream, xorRange } from './frame-codec.ts';
 
 /** Fragments per message before 1008, as ws's maxFragments: each costs a header parse and a hook call. */
@@ -258,7 +258,7 @@ export class FrameLeg implements Leg {
     if (len7 === 126) len = h.readUInt16BE(o + 2);
     else if (len7 === 127) {
       const hi = h.readUInt32BE(o + 2);
-      if (hi > 0x1fffff) return this.protocolError(op >= 8 ? 1002 : 1009, 'Frame too large');
+      if (hi > 0x1fffff) return op >= 8 ? this.protocolError(1002, 'Frame too large') : this.protocolError(TOO_BIG.code, TOO_BIG.reason);
       len = hi * 2 ** 32 + h.readUInt32BE(o + 6);
     }
     this.op = op;
@@ -287,7 +287,7 @@ export class FrameLeg implements Leg {
       if (this.msgText && !this.isClient) (this.utf8 ??= new Utf8Stream()).reset();
     }
     this.msgBytes += len;
-    if (this.msgBytes > this.maxPayload) return this.protocolError(1009, 'Message too big');
+    if (this.msgBytes > this.maxPayload) return this.protocolError(TOO_BIG.code, TOO_BIG.reason);
     if (++this.msgFrames > MAX_FRAGMENTS) return this.protocolError(1008, 'Too many fragments');
     const out = this.peer;
     this.fwd = out !== undefined && !out.closeSent && !out.dead && (this.ev.handlers?.frame?.(len, first) ?? true) && !out.closeSent;

@@ -10,7 +10,7 @@
 import * as wsModule from 'ws';
 import type { WebSocket } from 'ws';
 import type { Leg, LegHandlers, Payload, SharedFrame } from '../../core/leg.ts';
-import { LegEvents } from '../../core/whatwg-leg.ts';
+import { LegEvents } from '../../core/leg-events.ts';
 
 type RawData = Buffer | ArrayBuffer | Buffer[];
 type SocketLike = NodeJS.EventEmitter;

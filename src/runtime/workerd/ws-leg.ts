@@ -14,10 +14,9 @@
  * hibernation API, from the object's `webSocketMessage`/`webSocketClose` methods through `feed`.
  */
 import { APP_KEEPALIVE_MESSAGE } from '../../core/heartbeat.ts';
-import { sharedPayload, type Leg, type LegHandlers, type Payload, type SharedFrame } from '../../core/leg.ts';
+import { sharedPayload, type Leg, type SharedFrame } from '../../core/leg.ts';
+import { exceedsLimit, LegEvents, TOO_BIG } from '../../core/leg-events.ts';
 import type { WorkerdWebSocket } from './types.ts';
-
-type Pending = ['message', Payload, boolean] | ['close', number, string];
 
 export interface LegFeed {
   message(data: string | ArrayBuffer | ArrayBufferView): void;
@@ -36,7 +35,7 @@ export interface WorkerdLegOptions {
   protocol?: string;
   /** Listen with addEventListener (default) or only through `feed`. */
   attach?: boolean;
-  /** Larger inbound messages close the leg with 1009, as `ws` does with `maxPayload`. */
+  /** Larger inbound messages close the leg with 1009 (TOO_BIG), as `ws` does with `maxPayload`. */
   maxPayload?: number;
   /**
    * Client legs: 'app-keepalive' (the core sends an app-level ping and needs inbound traffic
@@ -53,46 +52,36 @@ export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): 
   } catch {
     /* hibernatable sockets always deliver ArrayBuffers */
   }
-  let handlers: LegHandlers | undefined;
-  let pending: Pending[] | undefined = [];
-  let closed = false;
+  const ev = new LegEvents();
   let closeSent = false;
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
-
-  const emit = (item: Pending) => {
-    if (!handlers) return void pending?.push(item);
-    if (item[0] === 'message') handlers.message(item[1], item[2]);
-    else handlers.close(item[1], item[2]);
-  };
 
   const appHeartbeat = opts.heartbeatFallback === 'app-keepalive';
   const feed: LegFeed = {
     message(data) {
-      if (closed) return;
+      if (ev.closed) return;
       // The app-level heartbeat belongs to the gateway: answers and client pings are consumed
       // here (liveness), never relayed upstream or broadcast — as a Durable Object's
       // auto-response does for pings.
       if (appHeartbeat && typeof data === 'string' && (data === APP_PONG || data === APP_KEEPALIVE_MESSAGE)) {
         if (data === APP_KEEPALIVE_MESSAGE && !closeSent && ws.readyState === 1) ws.send(APP_PONG);
-        return handlers ? handlers.pong() : undefined;
+        return ev.handlers?.pong();
       }
-      const size = typeof data === 'string' ? data.length : data.byteLength;
-      if (opts.maxPayload !== undefined && size > opts.maxPayload && (typeof data !== 'string' || encoder.encode(data).byteLength > opts.maxPayload)) {
-        leg.close(1009, 'Message too big');
-        return feed.close(1009, 'Message too big');
+      if (exceedsLimit(data, opts.maxPayload)) {
+        leg.close(TOO_BIG.code, TOO_BIG.reason);
+        return feed.close(TOO_BIG.code, TOO_BIG.reason);
       }
-      if (typeof data === 'string') emit(['message', data, false]);
-      else if (data instanceof ArrayBuffer) emit(['message', new Uint8Array(data), true]);
-      else emit(['message', new Uint8Array(data.buffer, data.byteOffset, data.byteLength), true]);
+      if (typeof data === 'string') ev.message(data, false);
+      else if (data instanceof ArrayBuffer) ev.message(new Uint8Array(data), true);
+      else ev.message(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), true);
     },
     close(code, reason) {
-      if (closed) return;
-      closed = true;
+      if (ev.closed) return;
       if (drainTimer !== undefined) clearTimeout(drainTimer);
-      emit(['close', code, reason]);
+      ev.close(code, reason);
     },
     alive() {
-      handlers?.pong();
+      ev.handlers?.pong();
     },
   };
 
@@ -108,9 +97,9 @@ export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): 
 
   const pollDrain = () => {
     drainTimer = undefined;
-    if (closed) return;
+    if (ev.closed) return;
     if ((ws.bufferedAmount ?? 0) > 0) drainTimer = setTimeout(pollDrain, DRAIN_POLL_MS);
-    else handlers?.drain();
+    else ev.handlers?.drain();
   };
 
   const leg: Leg = {
@@ -120,14 +109,9 @@ export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): 
     },
     canPing: false,
     heartbeatFallback: opts.heartbeatFallback ?? 'none',
-    listen(h) {
-      handlers = h;
-      const queued = pending ?? [];
-      pending = undefined;
-      for (const item of queued) emit(item);
-    },
+    listen: (h) => ev.listen(h),
     send(data, isBinary) {
-      if (closed || closeSent || ws.readyState !== 1) return;
+      if (ev.closed || closeSent || ws.readyState !== 1) return;
       if (isBinary) ws.send(typeof data === 'string' ? encoder.encode(data) : data);
       else ws.send(typeof data === 'string' ? data : decoder.decode(data));
       if (drainTimer === undefined && (ws.bufferedAmount ?? 0) > 0) drainTimer = setTimeout(pollDrain, DRAIN_POLL_MS);
@@ -137,7 +121,7 @@ export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): 
       this.send(sharedPayload(f), f.isBinary);
     },
     close(code, reason) {
-      if (closed || closeSent) return;
+      if (ev.closed || closeSent) return;
       closeSent = true;
       try {
         ws.close(code, reason); // workerd throws on unsendable codes; the core validated the code
@@ -147,7 +131,7 @@ export function workerdLeg(ws: WorkerdWebSocket, opts: WorkerdLegOptions = {}): 
     },
     terminate() {
       // workerd cannot drop a connection without a close frame: close it as well as it can.
-      if (!closeSent && !closed) leg.close(1011, 'Connection dropped');
+      if (!closeSent && !ev.closed) leg.close(1011, 'Connection dropped');
       feed.close(1006, '');
     },
     ping() {},
