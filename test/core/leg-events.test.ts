@@ -75,7 +75,7 @@ describe('every runtime adapter uses the shared leg base', () => {
   const src = (path: string) => readFileSync(new URL(`../../src/${path}`, import.meta.url), 'utf8');
   it.each([
     ['Node (ws)', 'runtime/node/ws-leg.ts'],
-    ['Node (frame relay)', 'runtime/node/frame-leg.ts'],
+    ['Node (frame relay)', 'runtime/node/frame-writer.ts'],
     ['Bun', 'runtime/bun/adapter.ts'],
     ['Deno and WHATWG upstreams', 'core/whatwg-leg.ts'],
     ['workerd', 'runtime/workerd/ws-leg.ts'],

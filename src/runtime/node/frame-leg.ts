@@ -13,26 +13,20 @@
  * gateway writes itself (pings, pongs, closes, injected messages) go out at frame boundaries of
  * the relayed stream, messages only at message boundaries.
  *
- * Lossless close: a leg that receives a close frame (or fails on a protocol error) while its
- * peer is still open holds its answer until the peer's own close has come through, so what the
- * peer sends in between is still relayed. The session's close timeout bounds the wait (it
- * terminates the peer, which releases the held answer).
- *
- * Longer than 300 lines on purpose: parsing, relaying, injection at boundaries and the close
- * handshake all read and write the same per-socket state, and one class per socket (no helper
- * objects) is what keeps an idle relayed connection small.
+ * One FrameLeg per socket is four classes deep, one idea each: frame-writer.ts (what goes out,
+ * injection at boundaries), frame-close.ts (the lossless close handshake), frame-checks.ts (header
+ * and control-frame checks, the session's frame hook) and this file (reading and relaying).
+ * Inheritance rather than helper objects: one object per socket with every field on it is what
+ * keeps an idle relayed connection small.
  */
 import type { Socket } from 'node:net';
-import { clientCloseToUpstream, upstreamCloseToClient } from '../../core/close-codes.ts';
 import type { Leg, LegHandlers, Payload } from '../../core/leg.ts';
-import { CLOSE_TIMEOUT_MS } from '../../core/session.ts';
-import { LegEvents, TOO_BIG } from '../../core/leg-events.ts';
-import { encodeClose, encodeFrame, headerLength, newMaskKey, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, parseClose, Utf8Stream, xorRange } from './frame-codec.ts';
+import { FrameChecks } from './frame-checks.ts';
+import { encodeFrame, headerLength, OP_BINARY, OP_PING, OP_TEXT, xorRange } from './frame-codec.ts';
+import { LEG } from './frame-writer.ts';
 
-/** Fragments per message before 1008, as ws's maxFragments: each costs a header parse and a hook call. */
-export const MAX_FRAGMENTS = 16384;
+export { MAX_FRAGMENTS } from './frame-checks.ts';
 
-const LEG = Symbol('wsgate.frameLeg');
 type Owned = Socket & { [LEG]: FrameLeg };
 const legOf = (s: Socket): FrameLeg => (s as Owned)[LEG];
 
@@ -46,12 +40,6 @@ function onSockClose(this: Socket): void {
 function onSockEnd(this: Socket): void {
   legOf(this).onSocketEnd();
 }
-function onSockDrain(this: Socket): void {
-  legOf(this).onDrain();
-}
-function destroyLater(sock: Socket): void {
-  sock.destroy();
-}
 const ignoreError = (): void => {};
 
 /**
@@ -60,59 +48,15 @@ const ignoreError = (): void => {};
  */
 const pend: Buffer[] = [];
 
-export class FrameLeg implements Leg {
-  /** @internal */ readonly ev = new LegEvents();
-  /** @internal */ peer: FrameLeg | undefined;
-  // ---- reading ----
-  private hdr: Buffer | undefined;
-  private hdrHave = 0;
-  private hdrLen = 0;
-  private inPayload = false;
-  private rem = 0;
-  private op = 0;
-  private fin = false;
-  private fwd = false;
-  private xkey = 0;
-  private phase = 0;
-  private ctl: Buffer | undefined;
-  private ctlHave = 0;
-  private msgOpen = false;
-  private msgText = false;
-  private msgBytes = 0;
-  private msgFrames = 0;
-  private utf8: Utf8Stream | undefined;
-  /** A frame failed mid-payload after its header was relayed: fail once it is complete. */
-  private failAfterFrame = 0;
-  /** @internal Set while this leg's chunk is being relayed, and between the chunks of a frame. */
-  processing = false;
-  /** @internal */ midFrame = false;
-  /** @internal A relayed fragmented message is open on the peer's stream. */
-  midMessage = false;
-  // ---- closing ----
-  private closeSent = false;
-  private closeWritten = false;
-  /** @internal */ closeRcvd = false;
-  /** @internal */ rcvdCode = 1006;
-  /** @internal */ rcvdReason = '';
-  private holdReply = false;
-  private failCode = 0;
-  private failReason = '';
-  private reported = false;
-  private ended = false;
-  /** @internal */ dead = false;
-  // ---- writing ----
-  private outCtl: Buffer[] | undefined;
-  private outMsg: Buffer[] | undefined;
-  private drainArmed = false;
-
+export class FrameLeg extends FrameChecks implements Leg {
   constructor(
-    private readonly sock: Socket,
-    /** True for the client's socket (frames arrive masked); false for the upstream's. */
-    private readonly isClient: boolean,
+    sock: Socket,
+    isClient: boolean,
     readonly protocol: string,
-    private readonly maxPayload: number,
+    maxPayload: number,
     private leftover: Buffer | undefined,
   ) {
+    super(sock, isClient, maxPayload);
     (sock as Owned)[LEG] = this;
     sock.on('error', ignoreError);
     sock.on('close', onSockClose);
@@ -126,10 +70,6 @@ export class FrameLeg implements Leg {
     return true;
   }
 
-  get bufferedAmount(): number {
-    return this.sock.writableLength;
-  }
-
   listen(h: LegHandlers): void {
     this.ev.listen(h);
   }
@@ -137,7 +77,7 @@ export class FrameLeg implements Leg {
   /** Relay frames with `other` (both must be FrameLegs); starts reading both sockets. */
   pair(other: Leg): boolean {
     if (!(other instanceof FrameLeg) || this.peer || other.peer) return false;
-    this.peer = other;
+    this.peer = other as this;
     other.peer = this;
     this.start();
     other.start();
@@ -239,97 +179,6 @@ export class FrameLeg implements Leg {
     this.endProcessing(0);
   }
 
-  // Where the current frame's header starts in the chunk being processed: -1 when it was
-  // completed from `hdr` in this chunk, -2 when it was relayed with an earlier chunk.
-  private headerStartInChunk = -2;
-  private fhLen = 0;
-
-  /** Check one header; sets up the frame. Returns a close code to fail with, or 0. */
-  private onHeader(h: Buffer, o: number, hl: number): number {
-    const b0 = h[o]!;
-    const b1 = h[o + 1]!;
-    const op = b0 & 0x0f;
-    const fin = (b0 & 0x80) !== 0;
-    if ((b0 & 0x70) !== 0) return this.protocolError(1002, 'RSV bits set without an extension');
-    const masked = (b1 & 0x80) !== 0;
-    if (masked !== this.isClient) return this.protocolError(1002, this.isClient ? 'Client frames must be masked' : 'Server frames must not be masked');
-    const len7 = b1 & 0x7f;
-    let len = len7;
-    if (len7 === 126) len = h.readUInt16BE(o + 2);
-    else if (len7 === 127) {
-      const hi = h.readUInt32BE(o + 2);
-      if (hi > 0x1fffff) return op >= 8 ? this.protocolError(1002, 'Frame too large') : this.protocolError(TOO_BIG.code, TOO_BIG.reason);
-      len = hi * 2 ** 32 + h.readUInt32BE(o + 6);
-    }
-    this.op = op;
-    this.fin = fin;
-    this.rem = len;
-    this.fhLen = len;
-    this.headerStartInChunk = h === this.hdr ? -1 : o;
-    if (op >= 8) {
-      if (op > OP_PONG) return this.protocolError(1002, 'Reserved opcode');
-      if (!fin) return this.protocolError(1002, 'Fragmented control frame');
-      if (len > 125) return this.protocolError(1002, 'Control frame payload over 125 bytes');
-      this.fwd = false;
-      this.ctlHave = 0;
-      this.ctl ??= Buffer.allocUnsafe(125);
-      this.xkey = masked ? h.readInt32LE(o + hl - 4) : 0;
-      return 0;
-    }
-    if (op > OP_BINARY) return this.protocolError(1002, 'Reserved opcode');
-    const first = op !== 0;
-    if (first === this.msgOpen) return this.protocolError(1002, first ? 'New message inside a fragmented message' : 'Continuation frame without a message');
-    if (first) {
-      this.msgOpen = true;
-      this.msgText = op === OP_TEXT;
-      this.msgBytes = 0;
-      this.msgFrames = 0;
-      if (this.msgText && !this.isClient) (this.utf8 ??= new Utf8Stream()).reset();
-    }
-    this.msgBytes += len;
-    if (this.msgBytes > this.maxPayload) return this.protocolError(TOO_BIG.code, TOO_BIG.reason);
-    if (++this.msgFrames > MAX_FRAGMENTS) return this.protocolError(1008, 'Too many fragments');
-    const out = this.peer;
-    this.fwd = out !== undefined && !out.closeSent && !out.dead && (this.ev.handlers?.frame?.(len, first) ?? true) && !out.closeSent;
-    if (this.fwd) {
-      out!.midMessage = !fin;
-      if (this.isClient) {
-        const k = newMaskKey();
-        this.xkey = h.readInt32LE(o + hl - 4) ^ k;
-        h.writeInt32LE(k, o + hl - 4);
-        this.phase = 0;
-      }
-    }
-    return 0;
-  }
-
-  /** A whole frame was read. Returns a close code to fail with, or 0. */
-  private frameDone(): number {
-    const op = this.op;
-    if (op < 8) {
-      if (this.failAfterFrame !== 0) return this.protocolError(this.failAfterFrame, 'Invalid UTF-8');
-      if (this.fin) this.msgOpen = false;
-      return 0;
-    }
-    const p = this.ctl!.subarray(0, this.ctlHave);
-    if (this.isClient) xorRange(p, 0, p.length, this.xkey, 0);
-    if (op === OP_PING) {
-      if (!this.closeSent) this.injectCtl(encodeFrame(OP_PONG, p, !this.isClient));
-    } else if (op === OP_PONG) {
-      this.ev.handlers?.pong();
-    } else if (op === OP_CLOSE) {
-      const c = parseClose(p);
-      if ('fail' in c) return this.protocolError(c.fail, c.fail === 1007 ? 'Invalid UTF-8 in the close reason' : 'Invalid close frame');
-      this.onCloseFrame(c.code, c.reason);
-    }
-    return 0;
-  }
-
-  private protocolError(code: number, reason: string): number {
-    this.failReason = reason;
-    return code;
-  }
-
   /** Write what was collected for the peer, then the frames waiting for a boundary. */
   private endProcessing(failCode: number): void {
     const out = this.peer;
@@ -348,184 +197,12 @@ export class FrameLeg implements Leg {
     if (to > from) pend.push(from === 0 && to === b.length ? b : b.subarray(from, to));
   }
 
-  // ---- writing ------------------------------------------------------------------------------
-
-  /** @internal */
-  writeParts(parts: Buffer[]): void {
-    const s = this.sock;
-    if (!s.writable || this.closeWritten) return;
-    if (parts.length === 1) s.write(parts[0]!);
-    else {
-      s.cork();
-      for (const p of parts) s.write(p);
-      s.uncork();
-    }
-    this.armDrain();
-  }
-
-  private write(b: Buffer): void {
-    if (!this.sock.writable || this.closeWritten) return;
-    this.sock.write(b);
-    this.armDrain();
-  }
-
-  private armDrain(): void {
-    if (!this.drainArmed && this.sock.writableLength > 0) {
-      this.drainArmed = true;
-      this.sock.once('drain', onSockDrain);
-    }
-  }
-
-  /** @internal */
-  onDrain(): void {
-    this.drainArmed = false;
-    this.ev.handlers?.drain();
-  }
-
-  /** Whether a frame of our own can go out now: the peer is not in the middle of relaying one. */
-  private atFrameBoundary(): boolean {
-    const p = this.peer;
-    return !p || p.dead || !(p.processing || p.midFrame);
-  }
-
-  private injectCtl(f: Buffer): void {
-    if (this.atFrameBoundary() && !this.outCtl) this.write(f);
-    else (this.outCtl ??= []).push(f);
-  }
-
-  private injectMsg(f: Buffer): void {
-    if (this.atFrameBoundary() && !this.midMessage && !this.outCtl && !this.outMsg) this.write(f);
-    else (this.outMsg ??= []).push(f);
-  }
-
-  /** @internal The peer reached a boundary: write what waited for one. */
-  flushOut(): void {
-    if (!this.atFrameBoundary()) return;
-    const ctl = this.outCtl;
-    if (ctl) {
-      this.outCtl = undefined;
-      for (const f of ctl) this.write(f);
-    }
-    if (this.closeSent) {
-      if (!this.closeWritten) this.closeWrittenNow();
-      return;
-    }
-    const msg = this.outMsg;
-    if (msg && !this.midMessage) {
-      this.outMsg = undefined;
-      for (const f of msg) this.write(f);
-    }
-  }
-
-  // ---- closing ------------------------------------------------------------------------------
-
-  private sendClose(code: number, reason: string): void {
-    if (this.closeSent || this.dead) return;
-    this.closeSent = true;
-    this.outMsg = undefined;
-    this.injectCtl(encodeClose(code, reason, !this.isClient));
-    if (!this.outCtl) this.closeWrittenNow();
-  }
-
-  private closeWrittenNow(): void {
-    this.closeWritten = true;
-    if (this.closeRcvd || this.failCode !== 0) this.finish();
-  }
-
-  /** The close handshake is over on this socket: end TCP (the server side ends first, RFC 6455 §7.1.1). */
-  private finish(): void {
-    if (this.ended || this.dead) return;
-    this.ended = true;
-    this.sock.end();
-    setTimeout(destroyLater, CLOSE_TIMEOUT_MS, this.sock).unref();
-  }
-
-  private peerOpen(): boolean {
-    const p = this.peer;
-    return p !== undefined && !p.dead && !p.closeRcvd && p.failCode === 0;
-  }
-
-  private onCloseFrame(code: number, reason: string): void {
-    this.closeRcvd = true;
-    this.rcvdCode = code;
-    this.rcvdReason = reason;
-    if (this.closeSent) {
-      if (this.closeWritten) this.finish();
-    } else if (this.peerOpen()) this.holdReply = true;
-    else this.sendReply();
-    this.report(code, reason);
-    this.peer?.peerClosed();
-  }
-
-  /** A protocol error on this leg's input: stop reading; the close goes out once the peer is done. */
-  private fail(code: number): void {
-    if (this.failCode !== 0 || this.closeRcvd) return;
-    this.failCode = code;
-    this.sock.off('data', onSockData);
-    if (!this.peerOpen()) this.sendClose(code, this.failReason);
-    this.report(1006, '');
-    this.peer?.peerClosed();
-  }
-
-  /** @internal The peer received a close, failed, or lost its socket: release what was held. */
-  peerClosed(): void {
-    if (this.holdReply) {
-      this.holdReply = false;
-      this.sendReply();
-    } else if (this.failCode !== 0) this.sendClose(this.failCode, this.failReason);
-  }
-
-  /** Answer a received close with what the peer said (mapped by the close-code table). */
-  private sendReply(): void {
-    const p = this.peer;
-    if (!p || !p.closeRcvd) {
-      // No peer close to mirror: echo our own (RFC 6455 §5.5.1), or report the peer's loss.
-      if (!p) return this.sendClose(this.rcvdCode, this.rcvdReason);
-      return this.isClient ? this.sendClose(1014, 'Upstream connection lost') : this.sendClose(clientCloseToUpstream(1006, false), 'Client closed');
-    }
-    const code = p.rcvdCode;
-    const mapped = this.isClient ? upstreamCloseToClient(code) : clientCloseToUpstream(code, false);
-    this.sendClose(mapped, mapped === code ? p.rcvdReason : this.isClient ? 'Upstream connection lost' : 'Client closed');
-  }
-
-  private report(code: number, reason: string): void {
-    if (this.reported) return;
-    this.reported = true;
-    this.ev.close(code, reason);
-  }
-
-  /** @internal */
-  onSocketEnd(): void {
-    // A peer that half-closes after its close frame still gets our answer; otherwise it is gone.
-    if (!this.closeRcvd) this.sock.destroy();
-  }
-
-  /** @internal */
-  onSocketClose(): void {
-    this.dead = true;
-    if (this.midFrame) this.peer?.terminate(); // its stream ends inside a frame: it cannot be closed cleanly
-    this.midFrame = false;
-    this.report(this.closeRcvd ? this.rcvdCode : 1006, this.closeRcvd ? this.rcvdReason : '');
-    this.peer?.peerClosed();
-    this.peer?.flushOut();
-  }
-
   // ---- the Leg API used by the session ------------------------------------------------------
 
   send(data: Payload, isBinary: boolean): void {
     if (this.closeSent || this.dead) return;
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     this.injectMsg(encodeFrame(isBinary ? OP_BINARY : OP_TEXT, bytes, !this.isClient));
-  }
-
-  close(code: number, reason: string): void {
-    if (this.closeSent || this.dead) return;
-    this.holdReply = false;
-    this.sendClose(code, reason);
-  }
-
-  terminate(): void {
-    this.sock.destroy();
   }
 
   ping(): void {
@@ -535,6 +212,10 @@ export class FrameLeg implements Leg {
 
   pause(): void {
     this.sock.pause();
+  }
+
+  protected stopReading(): void {
+    this.sock.off('data', onSockData);
   }
 
   resume(): void {
