@@ -6,7 +6,7 @@
  *   node src/routing/gen-manifest.mjs           rewrite the manifest
  *   node src/routing/gen-manifest.mjs --check   exit 1 when it differs from routes/
  *
- * test/workers/manifest.test.ts fails when the manifest drifts from routes/.
+ * test/unit/routing/manifest.test.ts fails when the manifest drifts from routes/.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../../src/index.ts';
 import { connectClient, freePort, startGateway, stopAll, until } from '../helpers/gateway.ts';
 import { claims, hs } from '../helpers/tokens.ts';
-import { childEnv, run, tmpRoutes } from './_cli.ts';
+import { childEnv, run, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

@@ -1,6 +1,6 @@
 /**
  * Authentication through the real gateway. The verifier's unit
- * tests live in test/auth/; here every case is a real handshake on loopback, and "no dial" is
+ * tests live in test/unit/auth/; here every case is a real handshake on loopback, and "no dial" is
  * checked by counting TCP connections at the upstream.
  */
 import { afterEach, describe, expect, it } from 'vitest';

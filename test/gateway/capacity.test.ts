@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { maxConnectionsForFdLimit } from '../../src/runtime/fd-limit.ts';
 import { freePort, startUpstream, stopAll } from '../helpers/gateway.ts';
 import { hs } from '../helpers/tokens.ts';
-import { BIN, childEnv, run, tmpRoutes } from './_cli.ts';
+import { BIN, childEnv, run, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

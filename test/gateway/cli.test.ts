@@ -7,7 +7,7 @@ import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, expectRefused, freePort, startUpstream, stopAll, until, type UpstreamConnection } from '../helpers/gateway.ts';
 import { claims, hs, TEST_SECRET, TEST_SECRET_BYTES } from '../helpers/tokens.ts';
-import { childEnv, ROOT, run, runToEnd, startProcess, tmpRoutes } from './_cli.ts';
+import { childEnv, ROOT, run, runToEnd, startProcess, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

@@ -6,7 +6,7 @@
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, stopAll } from '../helpers/gateway.ts';
-import { childEnv, run, tmpRoutes } from './_cli.ts';
+import { childEnv, run, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

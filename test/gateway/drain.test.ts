@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.ts';
 import { WebSocketServer } from 'ws';
 import { connectClient, countDials, expectRefused, freePort, startGateway, startUpstream, stopAll, until, type TestClient } from '../helpers/gateway.ts';
 import { hs } from '../helpers/tokens.ts';
-import { childEnv, startProcess, tmpRoutes } from './_cli.ts';
+import { childEnv, startProcess, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startJwksServer } from '../auth/jwks-server.ts';
+import { startJwksServer } from '../helpers/jwks-server.ts';
 import {
   connectClient,
   countDials,

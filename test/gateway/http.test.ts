@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, expectRefused, freePort, rawUpgrade, startGateway, startUpstream, stopAll, until, upgradeHead } from '../helpers/gateway.ts';
 import { createLogger } from '../../src/log.ts';
-import { startJwksServer } from '../auth/jwks-server.ts';
+import { startJwksServer } from '../helpers/jwks-server.ts';
 import { claims, expired, hs, jwksOf, nowSec, signed, testKey } from '../helpers/tokens.ts';
 
 afterEach(stopAll);

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectClient, freePort, startUpstream, stopAll, until } from '../helpers/gateway.ts';
-import { childEnv, ROOT, run, tmpRoutes } from './_cli.ts';
+import { childEnv, ROOT, run, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { proxyV1, proxyV2, SAMPLE_TLVS, startHttpBalancer, startTcpBalancer } from '../helpers/balancers.ts';
 import { connectClient, freePort, rawRequest, startGateway, startUpstream, stopAll, type TestUpstream } from '../helpers/gateway.ts';
-import { childEnv, run, tmpRoutes } from './_cli.ts';
+import { childEnv, run, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
 import { freePort, stopAll } from '../helpers/gateway.ts';
-import { childEnv, ROOT, run, runToEnd, tmpRoutes } from './_cli.ts';
+import { childEnv, ROOT, run, runToEnd, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

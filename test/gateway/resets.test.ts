@@ -6,9 +6,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { connectClient, freePort, rawUpgrade, startGateway, stopAll, until, upgradeHead, type TestGateway } from '../helpers/gateway.ts';
-import { startJwksServer } from '../auth/jwks-server.ts';
+import { startJwksServer } from '../helpers/jwks-server.ts';
 import { claims, hs, jwksOf, signed, testKey } from '../helpers/tokens.ts';
-import { childEnv, startProcess, tmpRoutes } from './_cli.ts';
+import { childEnv, startProcess, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVER_SETTINGS } from '../../src/cli-options.ts';
-import { ROOT, runToEnd } from './_cli.ts';
+import { ROOT, runToEnd } from '../helpers/cli.ts';
 
 /** Rows of the README table whose header is `| flag | env | default | meaning |`. */
 function operatorRows(): string[][] {

@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { connectClient, freePort, onStop, startUpstream, stopAll, until } from '../helpers/gateway.ts';
 import { nodeStartMs } from '../helpers/readiness.ts';
 import { claims, hs } from '../helpers/tokens.ts';
-import { childEnv, run, tmpRoutes } from './_cli.ts';
+import { childEnv, run, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

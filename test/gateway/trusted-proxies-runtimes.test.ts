@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startHttpBalancer } from '../helpers/balancers.ts';
 import { connectClient, onStop, startUpstream, stopAll } from '../helpers/gateway.ts';
 import { gatewayCommand, resolveRuntime, startRuntimeProcess, type RuntimeName } from '../helpers/runtimes.ts';
-import { tmpRoutes } from './_cli.ts';
+import { tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 

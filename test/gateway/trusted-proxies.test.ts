@@ -12,7 +12,7 @@ import { serveNode } from '../../src/runtime/node/serve.ts';
 import { gatewayCommand, resolveRuntime } from '../helpers/runtimes.ts';
 import { freePort, onStop, rawUpgrade, startGateway, startUpstream, stopAll, until, upgradeHead } from '../helpers/gateway.ts';
 import { TEST_SECRET } from '../helpers/tokens.ts';
-import { childEnv, runToEnd, startProcess, tmpRoutes } from './_cli.ts';
+import { childEnv, runToEnd, startProcess, tmpRoutes } from '../helpers/cli.ts';
 
 afterEach(stopAll);
 
@@ -52,7 +52,7 @@ describe('trusted proxies from the command line', () => {
     p.child.kill('SIGKILL');
     await p.exited;
     const port2 = await freePort();
-    const r = (await import('./_cli.ts')).run(['start', '--routes', dir, '--port', String(port2), '--host', '127.0.0.1', '--trust-proxy', `private,@${file}`], { env: childEnv({ LOG_LEVEL: 'warn' }) });
+    const r = (await import('../helpers/cli.ts')).run(['start', '--routes', dir, '--port', String(port2), '--host', '127.0.0.1', '--trust-proxy', `private,@${file}`], { env: childEnv({ LOG_LEVEL: 'warn' }) });
     await r.waitFor(/wsgate listening/);
     expect((await rawUpgrade(port2, upgradeHead('/svc', { 'X-Forwarded-For': '203.0.113.7' }))).status).toBe(101);
     expect((await up.nextConnection()).headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');

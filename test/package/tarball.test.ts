@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { resolveRuntime, type RuntimeName } from '../helpers/runtimes.ts';
-import { resolveWorkerdTools } from '../workers/wrangler-dev.ts';
+import { resolveWorkerdTools } from '../helpers/wrangler-dev.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const run = promisify(execFile);
