@@ -6,7 +6,7 @@
  * reason, never guessed.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { freePort } from './gateway.ts';
 import { readyBoundMs } from './readiness.ts';
@@ -27,29 +27,10 @@ function version(bin: string): string | undefined {
   }
 }
 
-function isNodeScript(bin: string): boolean {
-  let fd: number | undefined;
-  try {
-    fd = openSync(bin, 'r');
-    const head = Buffer.alloc(19);
-    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('latin1') === '#!/usr/bin/env node';
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 function firstWorking(candidates: string[], accept: (v: string) => boolean, what: string): Resolved {
   const tried: string[] = [];
   for (const bin of candidates) {
     if (!existsSync(bin)) continue;
-    // A package's Node launcher (e.g. deno's bin.cjs when its install script did not run) starts
-    // the real binary as a child and does not pass signals on: the drain tests would signal the launcher.
-    if (isNodeScript(bin)) {
-      tried.push(`${bin} (a Node launcher script)`);
-      continue;
-    }
     const v = version(bin);
     if (v !== undefined && accept(v)) return { bin, version: v };
     tried.push(`${bin} (${v ?? 'does not run'})`);
