@@ -57,10 +57,12 @@ export function resolveRuntime(name: RuntimeName): Resolved {
       r = firstWorking([join(BIN_DIR, 'node'), nm('node/bin/node'), nm(`node-${os}-${arch}/bin/node`)], (v) => v.startsWith('v24.'), 'Node 24 (npm package node@24)');
       break;
     case 'bun':
-      r = firstWorking([join(BIN_DIR, 'bun'), nm('bun/bin/bun.exe'), nm(`@oven/bun-${os}-${arch}/bin/bun`)], () => true, 'Bun (npm package bun)');
+      // The real binaries first: without its install script, .bin/ holds a Node shim that runs the binary
+      // with spawnSync, so a signal to the test's pid would never reach the gateway.
+      r = firstWorking([nm(`@oven/bun-${os}-${arch}/bin/bun`), nm('bun/bin/bun.exe'), join(BIN_DIR, 'bun')], () => true, 'Bun (npm package bun)');
       break;
     case 'deno':
-      r = firstWorking([join(BIN_DIR, 'deno'), nm('deno/deno'), nm(`@deno/${os}-${arch}${os === 'linux' ? '-glibc' : ''}/deno`)], () => true, 'Deno (npm package deno)');
+      r = firstWorking([nm(`@deno/${os}-${arch}${os === 'linux' ? '-glibc' : ''}/deno`), nm('deno/deno'), join(BIN_DIR, 'deno')], () => true, 'Deno (npm package deno)');
       break;
   }
   cache.set(name, r);
