@@ -16,16 +16,26 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const TS_FILE = /\.(ts|mts|cts)$/;
 
-/** This module's own extension: `.js` in the published build, `.ts` when run from the sources. */
-const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-const own = (path: string) => new URL(`${path}${EXT}`, import.meta.url).href;
+/**
+ * This package's own entries, resolved through its package name (a self-reference): right from
+ * the published build, from the bundled CLI (dist/bin.js) and from the sources alike.
+ */
+function ownEntry(specifier: string, fallback: string): string {
+  try {
+    return import.meta.resolve(specifier);
+  } catch {
+    return new URL(`${fallback}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+  }
+}
+
+const NODE_ENTRY = ownEntry('wsgate/node', './index');
 
 /** What `wsgate` specifiers in a route file resolve to when the file's own folder cannot find wsgate. */
 export const WSGATE_ALIASES: Readonly<Record<string, string>> = {
-  wsgate: own('./index'),
-  'wsgate/node': own('./index'),
-  'wsgate/route': own('../../route'),
-  'wsgate/stores/redis': own('../../store/redis'),
+  wsgate: NODE_ENTRY,
+  'wsgate/node': NODE_ENTRY,
+  'wsgate/route': ownEntry('wsgate/route', '../../route'),
+  'wsgate/stores/redis': ownEntry('wsgate/stores/redis', '../../store/redis'),
 };
 
 interface TsxApi {
@@ -63,7 +73,8 @@ function missingWsgate(err: unknown): boolean {
 function registerHooks(): void {
   if (hooks) return;
   hooks = true;
-  register(own('./alias-hooks'), { data: { aliases: WSGATE_ALIASES } });
+  // Next to the Node entry: alias-hooks.js in the build (.ts when run from the sources).
+  register(new URL(`./alias-hooks${NODE_ENTRY.endsWith('.ts') ? '.ts' : '.js'}`, NODE_ENTRY).href, { data: { aliases: WSGATE_ALIASES } });
 }
 
 /** `import` syntax in a file Node (or tsx) ran as CommonJS: its folder's package.json is not `"type": "module"`. */
