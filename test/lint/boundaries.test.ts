@@ -1,4 +1,4 @@
-// The runtime boundary is held by the linter (biome.jsonc + lint/runtime-globals.grit), not by
+// The runtime boundary is held by the linter (.biome.jsonc + .biome/runtime-globals.grit), not by
 // discipline: a forbidden import or global outside src/runtime/ fails `npm run lint`. Each case
 // lints a probe file in a temporary copy of the lint configuration, so the tree is never touched.
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ const BIOME = join(ROOT, 'node_modules/.bin/biome');
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'wsgate-lint-'));
-  for (const f of ['biome.jsonc', '.gitignore', 'lint']) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+  for (const f of ['.biome.jsonc', '.gitignore', '.biome']) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
