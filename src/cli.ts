@@ -136,8 +136,9 @@ async function start(flags: Record<string, unknown>, dev: boolean): Promise<void
   const http = certFile ? 'https' : 'http';
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const behind = settings['proxy-protocol'] === true ? ', PROXY protocol' : '';
-  const cap = app.gateway.options.maxConnections;
-  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''}, max ${cap} connections${behind})`);
+  const { maxConnections, maxSockets } = app.gateway.options;
+  const cap = Number.isFinite(maxSockets) ? `max ${Math.floor(maxSockets / 2)} relayed or ${maxSockets} hub connections (fd limit)` : `max ${maxConnections} connections`;
+  console.error(`wsgate listening on ${ws}://${shown}:${node.port} (${routes.length} routes${store ? `, store ${store.name}` : ''}, ${cap}${behind})`);
   if (admin) console.error(`wsgate admin listening on http://${String(settings['admin-host'])}:${admin.port} (/_wsgate/*, /metrics)`);
   if (dev) {
     const token = await mintToken(env.JWT_SECRET!, 'dev-user', 3600);

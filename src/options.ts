@@ -51,6 +51,13 @@ export interface GatewayOptions {
    * entry points default it from the process's file-descriptor limit. @default 100000
    */
   maxConnections?: number;
+  /**
+   * Cap on the sockets open connections hold: a relayed connection holds two (client and
+   * upstream leg), a hub connection one; a handshake in flight counts as two. Past it handshakes
+   * get 503 `overloaded` + Retry-After. The `wsgate` entry points default it from the process's
+   * file-descriptor limit (the limit minus a reserve). @default unlimited
+   */
+  maxSockets?: number;
   /** Concurrent handshakes in flight per client IP. @default 64 */
   maxHandshakesPerIp?: number;
   /** Longest request target accepted. @default 8192 */
@@ -87,6 +94,7 @@ export interface ResolvedOptions {
   metricsToken: string | undefined;
   log: Logger;
   maxConnections: number;
+  maxSockets: number;
   maxHandshakesPerIp: number;
   maxUrlBytes: number;
   clientAddress: ClientAddressConfig;
@@ -129,6 +137,7 @@ export function resolveOptions(o: GatewayOptions): ResolvedOptions {
     metricsToken: o.metricsToken ?? (env.WSGATE_METRICS_TOKEN || undefined),
     log: typeof o.log === 'object' ? o.log : createLogger(o.log ?? 'info', o.runtime?.writeLog),
     maxConnections: num('maxConnections', o.maxConnections, 100_000),
+    maxSockets: num('maxSockets', o.maxSockets, Number.POSITIVE_INFINITY),
     maxHandshakesPerIp: num('maxHandshakesPerIp', o.maxHandshakesPerIp, 64),
     maxUrlBytes: num('maxUrlBytes', o.maxUrlBytes, 8192),
     clientAddress: { trusted: new TrustedProxies(o.trustedProxies ?? []), header: clientIpHeader(o.clientIpHeader) },

@@ -19,6 +19,9 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
   if (set.size === 0) map.delete(key);
 }
 
+/** Sockets a connection on `route` holds: the client's, plus the upstream leg on a relay route. */
+export const socketsOf = (route: { upstreams: readonly unknown[] }): number => (route.upstreams.length > 0 ? 2 : 1);
+
 const NONE: ReadonlySet<Session> = new Set();
 
 export class Registry {
@@ -26,16 +29,19 @@ export class Registry {
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly byChannel = new Map<string, Set<Session>>();
   private readonly perRoute = new Map<string, number>();
+  private held = 0;
 
   add(s: Session): void {
     this.byId.set(s.id, s);
     if (s.userId !== undefined) addTo(this.byUser, s.userId, s);
     if (s.channel !== undefined) addTo(this.byChannel, s.channel, s);
     this.perRoute.set(s.route.name, (this.perRoute.get(s.route.name) ?? 0) + 1);
+    this.held += socketsOf(s.route);
   }
 
   remove(s: Session): void {
     if (!this.byId.delete(s.id)) return;
+    this.held -= socketsOf(s.route);
     if (s.userId !== undefined) removeFrom(this.byUser, s.userId, s);
     if (s.channel !== undefined) removeFrom(this.byChannel, s.channel, s);
     const n = (this.perRoute.get(s.route.name) ?? 1) - 1;
@@ -86,5 +92,10 @@ export class Registry {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Sockets the open connections hold: two per relayed connection, one per hub connection. */
+  get sockets(): number {
+    return this.held;
   }
 }

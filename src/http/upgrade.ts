@@ -11,7 +11,7 @@ import { extractToken, upstreamProtocols } from '../auth/index.ts';
 import type { Channels } from '../core/channels.ts';
 import { parseRecover } from '../core/history.ts';
 import type { AcceptContext, Leg, RuntimeAdapter } from '../core/leg.ts';
-import type { Registry } from '../core/registry.ts';
+import { socketsOf, type Registry } from '../core/registry.ts';
 import { Session, type SessionDeps } from '../core/session.ts';
 import { dialWithFailover, orderTargets, upstreamHeaders } from '../core/upstream.ts';
 import { GatewayError, toGatewayError } from '../errors.ts';
@@ -79,7 +79,9 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       if (deps.isDraining()) throw new GatewayError('draining', undefined, { 'retry-after': '5' });
       checkHandshake(request);
       if (url.pathname.length + url.search.length > opts.maxUrlBytes) throw new GatewayError('uri_too_long');
-      if (registry.size + inFlight >= opts.maxConnections) throw new GatewayError('overloaded', undefined, { 'retry-after': '5' });
+      // A handshake in flight may still dial an upstream: it counts as two sockets.
+      if (registry.size + inFlight >= opts.maxConnections || registry.sockets + 2 * inFlight + socketsOf(route) > opts.maxSockets)
+        throw new GatewayError('overloaded', undefined, { 'retry-after': '5' });
       if (!runtime) throw new GatewayError('internal', 'No runtime adapter configured');
       const n = handshakesPerIp.get(ip) ?? 0;
       if (n >= opts.maxHandshakesPerIp) throw new GatewayError('too_many_connections', 'Too many handshakes in progress from this address');

@@ -13,7 +13,7 @@ import { TrustedProxies } from '../http/client-address.ts';
 import type { LogLevel } from '../log.ts';
 import type { GatewayOptions, LoadedRoute } from '../options.ts';
 import { loadRouteFiles } from './route-files.ts';
-import { maxConnectionsForFdLimit, readFdLimit } from './fd-limit.ts';
+import { readFdLimit, socketBudgetForFdLimit } from './fd-limit.ts';
 import type { Store } from '../store/types.ts';
 
 export interface EntryOptions {
@@ -32,8 +32,10 @@ export function gatewayOptionsFromSettings(v: SettingValues): Partial<GatewayOpt
   const level = String(v['log-level'] ?? 'info');
   if (!LEVELS.has(level)) throw new UsageError(`--log-level ${level}: expected debug, info, warn, error or silent`);
   const out: Partial<GatewayOptions> = { log: level as LogLevel };
-  // Unset: below what the file-descriptor limit allows (two per relayed connection, plus a reserve).
-  out.maxConnections = typeof v['max-connections'] === 'number' ? v['max-connections'] : maxConnectionsForFdLimit(readFdLimit());
+  // Set: exactly that many connections. Unset: as many as the file-descriptor limit holds, less a
+  // reserve, counted in sockets (two per relayed connection, one per hub connection).
+  if (typeof v['max-connections'] === 'number') out.maxConnections = v['max-connections'];
+  else out.maxSockets = socketBudgetForFdLimit(readFdLimit());
   if (typeof v['max-url-bytes'] === 'number') out.maxUrlBytes = v['max-url-bytes'];
   if (typeof v['admin-audience'] === 'string' && v['admin-audience']) out.adminAudience = v['admin-audience'];
   if (typeof v['admin-port'] === 'number') out.adminListener = true;

@@ -1,7 +1,7 @@
 /**
  * The default connection cap of a gateway process, from its file-descriptor limit
- * (RLIMIT_NOFILE): a relayed connection holds two descriptors (client + upstream leg), and a
- * reserve stays free for the listener, the store, JWKS fetches, logs and the sockets of handshakes
+ * (RLIMIT_NOFILE), counted in sockets: a relayed connection holds two descriptors (client +
+ * upstream leg), a hub connection one, and a reserve stays free for the listener, the store, JWKS fetches, logs and the sockets of handshakes
  * being refused with 503. Past the cap the gateway answers 503 `overloaded` itself, instead of the
  * kernel refusing accepts (resets) or dials (which would look like a failing upstream).
  */
@@ -29,8 +29,11 @@ export function fdReserve(limit: number): number {
   return Math.max(64, Math.ceil(limit / 8));
 }
 
-/** floor((limit - reserve) / 2), at least 1; 100,000 when the limit is unknown. */
-export function maxConnectionsForFdLimit(limit: number | undefined): number {
-  if (limit === undefined) return 100_000;
-  return Math.max(1, Math.min(100_000, Math.floor((limit - fdReserve(limit)) / 2)));
+/**
+ * The sockets open connections may hold: limit - reserve, at least 2 (one relayed connection);
+ * unlimited when the limit is unknown. A relayed connection holds two, a hub connection one.
+ */
+export function socketBudgetForFdLimit(limit: number | undefined): number {
+  if (limit === undefined) return Number.POSITIVE_INFINITY;
+  return Math.max(2, limit - fdReserve(limit));
 }

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { maxConnectionsForFdLimit } from '../../src/runtime/fd-limit.ts';
+import { socketBudgetForFdLimit } from '../../src/runtime/fd-limit.ts';
 import { freePort, startUpstream, stopAll } from '../helpers/gateway.ts';
 import { hs } from '../helpers/tokens.ts';
 import { BIN, childEnv, run, tmpRoutes } from '../helpers/cli.ts';
@@ -17,7 +17,10 @@ afterEach(stopAll);
 const FD_LIMIT = 120;
 
 async function lowFdGateway(upstream: string, flags: string[] = []) {
-  const dir = tmpRoutes({ 'svc.mjs': `export default ${JSON.stringify({ path: '/svc', upstream, heartbeat: 'off' })};` });
+  const dir = tmpRoutes({
+    'svc.mjs': `export default ${JSON.stringify({ path: '/svc', upstream, heartbeat: 'off' })};`,
+    'hub.mjs': `export default ${JSON.stringify({ path: '/hub', channel: 'hub', heartbeat: 'off' })};`,
+  });
   const port = await freePort();
   const cmd = [process.execPath, BIN, 'start', '--routes', dir, '--port', String(port), '--host', '127.0.0.1', ...flags].map((a) => `'${a}'`).join(' ');
   const p = run(['-c', `ulimit -n ${FD_LIMIT} && exec ${cmd}`], { command: 'bash', env: childEnv({ LOG_LEVEL: 'warn' }) });
@@ -56,14 +59,15 @@ describe('file descriptors exhausted', () => {
     const up = await startUpstream();
     const { p, port } = await lowFdGateway(up.url);
     // The cap it derived is printed at start.
-    expect(p.stderr()).toContain(`max ${maxConnectionsForFdLimit(FD_LIMIT)} connections`);
+    const budget = socketBudgetForFdLimit(FD_LIMIT);
+    expect(p.stderr()).toContain(`max ${budget / 2} relayed or ${budget} hub connections (fd limit)`);
     const token = await hs();
     const outcomes: Outcome[] = [];
     for (let i = 0; i < 90; i++) outcomes.push(await attempt(`ws://127.0.0.1:${port}/svc?token=${token}`));
     const open = outcomes.filter((o) => o.kind === 'open');
     const refused = outcomes.filter((o): o is Extract<Outcome, { kind: 'refused' }> => o.kind === 'refused');
     expect(outcomes.filter((o) => o.kind === 'reset')).toEqual([]);
-    expect(open.length).toBe(maxConnectionsForFdLimit(FD_LIMIT));
+    expect(open.length).toBe(budget / 2); // two sockets each: client and upstream leg
     expect(refused.length).toBe(90 - open.length);
     for (const r of refused) {
       expect(r.status).toBe(503);
@@ -78,6 +82,32 @@ describe('file descriptors exhausted', () => {
     for (const o of open) o.ws.terminate();
     expect(await metric(port, /^wsgate_upstream_connect_failures_total/)).toBe(0);
     expect(await metric(port, /^wsgate_handshakes_total\{.*outcome="overloaded"/)).toBe(refused.length);
+  });
+
+  it('the fd budget counts sockets: a hub connection holds one, so twice as many hub connections fit; relays take what is left', async () => {
+    const up = await startUpstream();
+    const { port } = await lowFdGateway(up.url);
+    const budget = socketBudgetForFdLimit(FD_LIMIT);
+    const token = await hs();
+    const hub: Outcome[] = [];
+    for (let i = 0; i < budget - 10; i++) hub.push(await attempt(`ws://127.0.0.1:${port}/hub?token=${token}`));
+    expect(hub.filter((o) => o.kind !== 'open')).toEqual([]);
+    // 10 sockets left: five relayed connections, then 503; then single hub sockets no more.
+    const relay: Outcome[] = [];
+    for (let i = 0; i < 8; i++) relay.push(await attempt(`ws://127.0.0.1:${port}/svc?token=${token}`));
+    expect(relay.map((o) => (o.kind === 'refused' ? o.status : o.kind))).toEqual(['open', 'open', 'open', 'open', 'open', 503, 503, 503]);
+    const more = await attempt(`ws://127.0.0.1:${port}/hub?token=${token}`);
+    expect(more.kind === 'refused' && more.status).toBe(503);
+    // Closing one relayed connection frees two sockets: one more relay fits.
+    const first = relay[0] as Extract<Outcome, { kind: 'open' }>;
+    first.ws.terminate();
+    let again: Outcome = { kind: 'reset', error: 'not tried' };
+    for (let i = 0; i < 50 && again.kind !== 'open'; i++) {
+      again = await attempt(`ws://127.0.0.1:${port}/svc?token=${token}`);
+      if (again.kind === 'refused') await new Promise((r) => setTimeout(r, 20)); // the close is still on its way
+    }
+    expect(again.kind).toBe('open');
+    for (const o of [...hub, ...relay, again]) if (o.kind === 'open') o.ws.terminate();
   });
 
   it('with a cap above the fd limit, EMFILE at the upstream dial → 503 overloaded, counted as overload, not as an upstream failure', async () => {
