@@ -28,7 +28,9 @@ export interface NodeUpgradeEnv {
   socket: Duplex;
   head: Buffer;
   /** Aborted when the client's TCP connection closes before the upgrade completes. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
+  /** The client's TCP connection closed before the upgrade completed (no signal needed). */
+  readonly gone?: boolean;
   remoteAddress: string | undefined;
 }
 
@@ -81,7 +83,7 @@ export function createNodeAdapter(
     handshakeSignal: (_req, env) => (env as Partial<NodeUpgradeEnv> | undefined)?.signal,
     accept(_request, env, opts, onOpen) {
       const e = env as NodeUpgradeEnv;
-      if (e.signal.aborted || e.socket.destroyed || !e.socket.writable) throw new Error(CLIENT_GONE);
+      if ((e.gone ?? e.signal.aborted) || e.socket.destroyed || !e.socket.writable) throw new Error(CLIENT_GONE);
       if (relay === 'frames' && (opts.context?.route.upstreams.length ?? 0) > 0) {
         // The handshake checks already validated the key and version.
         const key = String(e.incoming.headers['sec-websocket-key'] ?? '').trim();

@@ -17,6 +17,7 @@ import type { GatewayApp } from '../../gateway.ts';
 import { drainOnSignals, type DrainOptions } from '../entry.ts';
 import type { NodeUpgradeEnv } from './adapter.ts';
 import { acceptProxyProtocol } from './proxy-protocol.ts';
+import { upgradeRequest } from './upgrade-request.ts';
 
 export interface NodeServeOptions {
   port?: number;
@@ -44,23 +45,6 @@ export interface NodeServer {
   close(): Promise<void>;
 }
 
-function toRequest(req: IncomingMessage, secure: boolean): Request {
-  const target = req.url ?? '/';
-  // Only origin-form targets: `//evil/x` or an absolute URL must not pick the URL's host.
-  const path = target.startsWith('/') ? target : '/';
-  // A string: Request parses it once (a URL object would be serialised and parsed again).
-  const url = `${secure ? 'https' : 'http'}://gateway.local${path.startsWith('//') ? path.replace(/^\/+/, '/') : path}`;
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    try {
-      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    } catch {
-      /* an invalid header value is left out; the checks that need it then fail */
-    }
-  }
-  return new Request(url, { method: req.method ?? 'GET', headers });
-}
-
 async function writeResponse(socket: Duplex, res: Response): Promise<void> {
   if (socket.destroyed) return;
   const body = res.body ? Buffer.from(await res.arrayBuffer()) : Buffer.alloc(0);
@@ -77,17 +61,44 @@ async function writeResponse(socket: Duplex, res: Response): Promise<void> {
  */
 const ignoreError = (): void => {};
 
+/**
+ * What the app gets as `env` for one upgrade. The abort signal is made only when something asks
+ * for it (a relay route's upstream dial): a hub join never pays for an AbortController.
+ */
+class UpgradeEnv implements NodeUpgradeEnv {
+  #abort: AbortController | undefined;
+  #gone = false;
+  constructor(
+    readonly incoming: IncomingMessage,
+    readonly socket: Duplex,
+    readonly head: Buffer,
+    readonly remoteAddress: string | undefined,
+  ) {}
+  get gone(): boolean {
+    return this.#gone;
+  }
+  get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    if (this.#gone && !this.#abort.signal.aborted) this.#abort.abort();
+    return this.#abort.signal;
+  }
+  /** The client's connection closed before the handshake was answered. */
+  clientGone(): void {
+    this.#gone = true;
+    this.#abort?.abort();
+  }
+}
+
 export function attachUpgrade(server: Server, app: FetchApp, secure: boolean): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', ignoreError);
-    const abort = new AbortController();
-    const onClose = () => abort.abort();
+    const env = new UpgradeEnv(req, socket, head, req.socket.remoteAddress);
+    const onClose = () => env.clientGone();
     socket.once('close', onClose);
-    const env: NodeUpgradeEnv = { incoming: req, socket, head, signal: abort.signal, remoteAddress: req.socket.remoteAddress };
     void (async () => {
       let res: Response;
       try {
-        res = await app.fetch(toRequest(req, secure), env);
+        res = await app.fetch(upgradeRequest(req, secure), env);
       } catch {
         res = new Response(JSON.stringify({ error: 'internal', message: 'Internal gateway error' }), { status: 500 });
       }
