@@ -84,8 +84,19 @@ Object.setPrototypeOf(RawHeaders.prototype, Headers.prototype);
 
 /** Request members served by the full `Request`, built on first use. */
 const DELEGATED = [
-  'body', 'bodyUsed', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode',
-  'redirect', 'referrer', 'referrerPolicy', 'signal',
+  'body',
+  'bodyUsed',
+  'cache',
+  'credentials',
+  'destination',
+  'duplex',
+  'integrity',
+  'keepalive',
+  'mode',
+  'redirect',
+  'referrer',
+  'referrerPolicy',
+  'signal',
 ] as const;
 const DELEGATED_METHODS = ['arrayBuffer', 'blob', 'bytes', 'clone', 'formData', 'json', 'text'] as const;
 
@@ -106,7 +117,12 @@ export class UpgradeRequest {
     return (this.#full ??= new Request(this.url, { method: this.method, headers: [...(this.headers as unknown as RawHeaders)] }));
   }
 }
-for (const k of DELEGATED) Object.defineProperty(UpgradeRequest.prototype, k, { get(this: UpgradeRequest) { return (this.full() as unknown as Record<string, unknown>)[k]; } });
+for (const k of DELEGATED)
+  Object.defineProperty(UpgradeRequest.prototype, k, {
+    get(this: UpgradeRequest) {
+      return (this.full() as unknown as Record<string, unknown>)[k];
+    },
+  });
 for (const k of DELEGATED_METHODS)
   Object.defineProperty(UpgradeRequest.prototype, k, {
     value(this: UpgradeRequest, ...args: unknown[]) {

@@ -7,16 +7,26 @@ import type { IncomingMessage } from 'node:http';
 import { RawHeaders, upgradeRequest } from '../../../../src/runtime/node/upgrade-request.ts';
 
 const RAW = [
-  'Host', '127.0.0.1:8080',
-  'Connection', 'Upgrade',
-  'Upgrade', 'websocket',
-  'Sec-WebSocket-Protocol', 'chat',
-  'sec-websocket-protocol', ' bearer.abc ',
-  'X-Forwarded-For', '10.0.0.1',
-  'X-FORWARDED-FOR', '10.0.0.2',
-  'Set-Cookie', 'a=1',
-  'set-cookie', 'b=2',
-  'Authorization', 'Bearer x',
+  'Host',
+  '127.0.0.1:8080',
+  'Connection',
+  'Upgrade',
+  'Upgrade',
+  'websocket',
+  'Sec-WebSocket-Protocol',
+  'chat',
+  'sec-websocket-protocol',
+  ' bearer.abc ',
+  'X-Forwarded-For',
+  '10.0.0.1',
+  'X-FORWARDED-FOR',
+  '10.0.0.2',
+  'Set-Cookie',
+  'a=1',
+  'set-cookie',
+  'b=2',
+  'Authorization',
+  'Bearer x',
 ];
 const incoming = (url: string, rawHeaders = RAW) => ({ url, method: 'GET', rawHeaders }) as unknown as IncomingMessage;
 
