@@ -78,7 +78,13 @@ export function createGateway(input: GatewayOptions): GatewayApp {
   const metrics = createGatewayMetrics();
   const needsStore = opts.routes.some((r) => r.channel !== undefined);
   const store = opts.store ?? (needsStore ? createMemoryStore() : undefined);
-  const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics, routes: opts.routes }) : undefined;
+  // Presence deltas only matter to routes that show presence events: asked per join, cached per route table.
+  let announceFor: { routes: unknown; v: boolean } | undefined;
+  const announce = () => {
+    if (announceFor?.routes !== opts.routes) announceFor = { routes: opts.routes, v: opts.routes.some((r) => r.channel !== undefined && r.presenceEvents) };
+    return announceFor.v;
+  };
+  const channels = store ? createChannels({ store, registry, log, clock, ttlSec: opts.presenceTtlSec, metrics, routes: opts.routes, announce }) : undefined;
   const perRoute = new Map<ResolvedRoute, RouteRuntime>();
   for (const route of opts.routes) perRoute.set(route, prepareRoute(route, opts, metrics));
   let draining = false;

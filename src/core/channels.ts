@@ -53,6 +53,8 @@ export interface ChannelsDeps {
   metrics: GatewayMetrics;
   /** The routes, for their `history` options (matched by channel template). */
   routes?: readonly ResolvedRoute[];
+  /** Whether any route (of the current table) shows presence events. @default always */
+  announce?: () => boolean;
 }
 
 export function createChannels(deps: ChannelsDeps): Channels {
@@ -81,6 +83,7 @@ export function createChannels(deps: ChannelsDeps): Channels {
     health: () => store.health(),
     subscribe: (channel) => broadcast.subscribe(channel),
     send: (channel, w) => broadcast.send(channel, w),
+    ...(deps.announce ? { announce: deps.announce } : {}),
     warn,
   });
 

@@ -36,6 +36,12 @@ export interface TrackerDeps {
   subscribe(channel: string): Promise<void>;
   /** Send a delta to the other instances. */
   send(channel: string, w: Wire): Promise<void>;
+  /**
+   * Whether any route shows presence events (`presenceEvents`): deltas exist only for them, so
+   * when none does, joins and leaves are store writes alone, not one publish each. Asked per
+   * change (routes can be reloaded). @default always
+   */
+  announce?: () => boolean;
   warn(event: string, err: unknown): void;
 }
 
@@ -80,7 +86,7 @@ export class PresenceTracker {
         .join(channel, this.d.instance, session.id, user, this.leaseMs)
         // A lapsed lease (first join, or the store restarted): readers may have pruned the others.
         .then((lapsed) => (lapsed && (this.local.size > 1 || m.size > 1) ? this.restore() : undefined))
-        .then(() => this.d.send(channel, { k: 'p', i: this.d.instance, e: 'join', from: user, n }))
+        .then(() => (this.d.announce?.() === false ? undefined : this.d.send(channel, { k: 'p', i: this.d.instance, e: 'join', from: user, n })))
         .catch((err) => this.d.warn('presence_write_failed', err));
     }
     if (!session.route.presenceEvents) return;
@@ -106,7 +112,7 @@ export class PresenceTracker {
       if (view) view.set(user, this.d.instance, n);
       void this.d.presence
         .leave(channel, this.d.instance, session.id)
-        .then(() => this.d.send(channel, { k: 'p', i: this.d.instance, e: 'leave', from: user, n }))
+        .then(() => (this.d.announce?.() === false ? undefined : this.d.send(channel, { k: 'p', i: this.d.instance, e: 'leave', from: user, n })))
         .catch((err) => this.d.warn('presence_write_failed', err));
     }
     if (last) {
@@ -217,6 +223,7 @@ export class PresenceTracker {
   /** Rewrite our members, then tell the others (they may have dropped us as dead meanwhile). */
   private async restore(): Promise<void> {
     await this.d.presence.restore(this.d.instance, this.leaseMs, this.local);
+    if (this.d.announce?.() === false) return;
     for (const [channel, counts] of this.counts)
       for (const [user, n] of counts) void this.d.send(channel, { k: 'p', i: this.d.instance, e: 'join', from: user, n });
   }

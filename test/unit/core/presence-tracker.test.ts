@@ -21,7 +21,8 @@ function world() {
   const clock = new ManualClock();
   const store = createMemoryStore({ now: () => clock.wall });
   const trackers: PresenceTracker[] = [];
-  function instance(name: string, presence: PresenceStore = store.presence) {
+  const sent: Wire[] = [];
+  function instance(name: string, presence: PresenceStore = store.presence, announce?: () => boolean) {
     let tracker: PresenceTracker;
     const subs = new Map<string, Promise<unknown>>();
     tracker = new PresenceTracker({
@@ -34,7 +35,11 @@ function world() {
         if (!subs.has(ch)) subs.set(ch, store.pubsub.subscribe(`ch:${ch}`, (m) => tracker.onDelta(ch, JSON.parse(m) as Wire)));
         return subs.get(ch)!.then(() => undefined);
       },
-      send: (ch, w) => store.pubsub.publish(`ch:${ch}`, JSON.stringify(w)),
+      send: (ch, w) => {
+        sent.push(w);
+        return store.pubsub.publish(`ch:${ch}`, JSON.stringify(w));
+      },
+      ...(announce ? { announce } : {}),
       warn: (e, err) => {
         throw new Error(`${e}: ${String(err)}`);
       },
@@ -74,13 +79,34 @@ function world() {
       for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
     }
   }
-  return { instance, settle, clock, store, dispose: () => Promise.all(trackers.map((t) => t.dispose())) };
+  return { instance, settle, clock, store, sent, dispose: () => Promise.all(trackers.map((t) => t.dispose())) };
 }
 
 const joins = (seen: Ev[]) => seen.filter((e) => e.type === 'join').map((e) => e.user);
 const leaves = (seen: Ev[]) => seen.filter((e) => e.type === 'leave').map((e) => e.user);
 
 describe('presence tracker', () => {
+  it('publishes no deltas while no route shows presence events, and does again once one does (route reload)', async () => {
+    const w = world();
+    let anyEvents = false;
+    const i1 = w.instance('i1', w.store.presence, () => anyEvents);
+    const a = i1.connect('alice');
+    const b = i1.connect('bob');
+    await w.settle();
+    b.close();
+    await w.settle();
+    expect(w.sent).toEqual([]);
+    // The members are in the store all the same (the presence API reads them there).
+    expect((await w.store.presence.members(CH)).map((m) => m.user)).toEqual(['alice']);
+    anyEvents = true;
+    i1.connect('carol');
+    await w.settle();
+    a.close();
+    await w.settle();
+    expect(w.sent.map((d) => `${d.e}:${d.from}`)).toEqual(['join:carol', 'leave:alice']);
+    await w.dispose();
+  });
+
   it('a joiner gets its snapshot first (itself included), then deltas; never a join for itself', async () => {
     const w = world();
     const i1 = w.instance('i1');

@@ -4,7 +4,8 @@ import { Registry } from '../../../src/core/registry.ts';
 import type { Session } from '../../../src/core/session.ts';
 
 /** The fields of a Session the registry reads. */
-const session = (id: string, userId?: string, channel?: string, route = 'chat') => ({ id, userId, channel, route: { name: route } }) as unknown as Session;
+const session = (id: string, userId?: string, channel?: string, route = 'chat') =>
+  ({ id, userId, channel, route: { name: route, upstreams: route === 'echo' ? ['ws://up/'] : [] } }) as unknown as Session;
 
 describe('Registry', () => {
   it('finds connections by id, user and channel, and empties every index on remove', () => {
@@ -19,9 +20,11 @@ describe('Registry', () => {
     expect([...r.inChannel('room')]).toEqual([a, c]);
     expect(r.countUser('ann', 'chat')).toBe(1);
     expect(Object.fromEntries(r.openByRoute())).toEqual({ chat: 2, echo: 1 });
+    expect(r.sockets).toBe(4); // two hub connections (one socket each), one relayed (two)
     for (const s of r.all()) r.remove(s); // all() is a snapshot: removing while iterating is safe
     r.remove(a); // twice is harmless
     expect(r.indexSizes()).toEqual({ ids: 0, users: 0, channels: 0, routes: 0 });
+    expect(r.sockets).toBe(0);
     expect(r.get('a')).toBeUndefined();
     expect(r.ofUser('ann').size + r.inChannel('room').size).toBe(0);
   });
