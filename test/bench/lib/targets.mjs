@@ -140,7 +140,7 @@ export function gatewayAvailable() {
  * Start one gateway instance. `routes` maps file name -> route object (serialised as an ESM
  * default export). Heap after GC is read through the preload (Node runtimes only).
  */
-export async function startGateway({ routes, env = {}, store, runtime = 'node20', pin, name = 'gateway', routesDir } = {}) {
+export async function startGateway({ routes, env = {}, store, runtime = 'node20', pin, name = 'gateway', routesDir, cli = false } = {}) {
   const missing = gatewayAvailable();
   if (missing) throw new Error(missing);
   const rt = RUNTIMES[runtime]?.();
@@ -153,8 +153,10 @@ export async function startGateway({ routes, env = {}, store, runtime = 'node20'
   }
   const port = await freePort();
   const hp = runtime.startsWith('node') ? heapEnv(dir, name) : { env: {}, file: null };
-  // Each runtime's own entry (Bun and Deno run their adapters, not the Node CLI under compatibility).
-  const entry = runtime === 'bun' ? [join(ROOT, 'src/runtime/bun/main.ts')]
+  // Each runtime's own entry (Bun and Deno run their adapters, not the Node CLI under compatibility);
+  // `cli`: the Node CLI (dist/bin.js) under that runtime's Node compatibility instead.
+  const entry = cli ? [GATEWAY_BIN, 'start']
+    : runtime === 'bun' ? [join(ROOT, 'src/runtime/bun/main.ts')]
     : runtime === 'deno' ? ['--no-lock', '--node-modules-dir=manual', join(ROOT, 'src/runtime/deno/main.ts')]
     : [GATEWAY_BIN, 'start'];
   const args = [...rt.pre, ...entry, '--routes', rdir, '--port', String(port), '--host', '127.0.0.1', ...(store ? ['--store', store] : [])];

@@ -1,7 +1,7 @@
 // Shared scenario plumbing: measured phases with disturbance detection, starting the targets in
 // front of one echo upstream, the gateway's bench routes, pinning.
 import { startCpu, fdLimit } from '../lib/cpu.mjs';
-import { startEcho, startNginx, startRelay, startCopy, startGateway, ensureNginx, gatewayAvailable } from '../lib/targets.mjs';
+import { startEcho, startNginx, startRelay, startCopy, startGateway, ensureNginx, gatewayAvailable, RUNTIMES } from '../lib/targets.mjs';
 import { JWT_SECRET, ADMIN_SECRET, keyFor } from '../lib/tokens.mjs';
 import { tryRun, sleep } from '../lib/procs.mjs';
 
@@ -64,6 +64,18 @@ const ctxDefaults = { heartbeatRelay: undefined }; // the route default (what a 
 export const gatewayEnv = () => ({ JWT_SECRET, WSGATE_ADMIN_SECRET: ADMIN_SECRET });
 
 /**
+ * The gateway targets: 'gateway' (Node, frame-aware relay), 'gateway-ws' (the same gateway on
+ * the message-level ws legs), 'gateway-bun' (Bun's own entry, src/runtime/bun/main.ts),
+ * 'gateway-bun-cli' (the Node CLI dist/bin.js under Bun's Node compatibility).
+ */
+export const GATEWAY_TARGETS = {
+  gateway: { env: {} },
+  'gateway-ws': { env: { WSGATE_NODE_RELAY: 'ws' } },
+  'gateway-bun': { runtime: 'bun', env: {} },
+  'gateway-bun-cli': { runtime: 'bun', cli: true, env: {} },
+};
+
+/**
  * Start the echo upstream plus the requested relay targets. Returns { echo, targets: {name: t},
  * skipped: {name: reason}, failed: {name: error} }. 'direct' is the echo itself. A target that
  * cannot start is reported in `failed` (the run then exits non-zero) and the others still run.
@@ -81,12 +93,13 @@ export async function startTargets(ctx, names, { gateway = {}, runtime = 'node20
         targets.nginx = await startNginx(echo.port, { pin });
       } else if (n === 'relay') targets.relay = await startRelay(echo.url('/'), { pin });
       else if (n === 'copy') targets.copy = await startCopy(echo.port, { pin });
-      else if (n === 'gateway' || n === 'gateway-ws') {
+      else if (GATEWAY_TARGETS[n]) {
         const missing = gatewayAvailable();
         if (missing) throw new Error(missing);
-        // 'gateway-ws': the same gateway on the message-level ws legs (Node's default is the frame relay).
-        const env = { ...gatewayEnv(), ...(n === 'gateway-ws' ? { WSGATE_NODE_RELAY: 'ws' } : {}) };
-        targets[n] = await startGateway({ routes: gatewayRoutes(echo.url('/'), gateway), env, runtime, pin, name: n });
+        const g = GATEWAY_TARGETS[n];
+        if (g.runtime && !RUNTIMES[g.runtime]()) { skipped[n] = `not run: node_modules/.bin/${g.runtime} absent`; continue; }
+        const env = { ...gatewayEnv(), ...g.env };
+        targets[n] = await startGateway({ routes: gatewayRoutes(echo.url('/'), gateway), env, runtime: g.runtime ?? runtime, cli: g.cli, pin, name: n });
         targets[n].path = '/echo';
       }
     } catch (e) {

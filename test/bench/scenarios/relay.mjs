@@ -5,7 +5,7 @@ import { createLoad } from '../lib/load.mjs';
 import { percentiles } from '../lib/stats.mjs';
 import { rotate } from '../lib/stats.mjs';
 import { tokens, withToken } from '../lib/tokens.mjs';
-import { measured, startTargets, stopAll, pinLoad, CONNECT_CONCURRENCY } from './common.mjs';
+import { measured, startTargets, stopAll, pinLoad, CONNECT_CONCURRENCY, GATEWAY_TARGETS } from './common.mjs';
 
 export const name = 'relay';
 export const title = 'Relay throughput, CPU per round trip and latency';
@@ -46,7 +46,7 @@ export async function measureTarget(ctx, p, t, echo, load, gwTokens) {
 }
 
 export async function run(ctx, p, rep) {
-  const names = rotate(ctx.targets.filter((n) => ['direct', 'nginx', 'relay', 'copy', 'gateway', 'gateway-ws'].includes(n)), rep);
+  const names = rotate(ctx.targets.filter((n) => ['direct', 'nginx', 'relay', 'copy'].includes(n) || GATEWAY_TARGETS[n]), rep);
   const { echo, targets, skipped, failed } = await startTargets(ctx, names);
   const load = await createLoad(1);
   pinLoad(ctx, load);
@@ -93,6 +93,12 @@ export const ratios = {
   'gateway added p50 / relay added p50': (m) => div(added50(m, 'gateway'), added50(m, 'relay')),
   'gateway/gateway-ws CPU per 1 KB rt': (m) => div(m.gateway?.cpuUsPerRt_1024, m['gateway-ws']?.cpuUsPerRt_1024),
   'copy/nginx CPU per 1 KB msg at fixed rate': (m) => div(m.copy?.cpuUsPerMsgAtRate, m.nginx?.cpuUsPerMsgAtRate),
+  // Bun (--targets …,gateway-bun[,gateway-bun-cli]): its own entry, and the Node CLI under Bun.
+  'gateway-bun/nginx CPU per 1 KB msg at fixed rate': (m) => div(m['gateway-bun']?.cpuUsPerMsgAtRate, m.nginx?.cpuUsPerMsgAtRate),
+  'gateway-bun/nginx CPU per 1 KB rt': (m) => div(m['gateway-bun']?.cpuUsPerRt_1024, m.nginx?.cpuUsPerRt_1024),
+  'gateway-bun/nginx max rt/s 1 KB': (m) => div(m['gateway-bun']?.rtps_1024, m.nginx?.rtps_1024),
+  'gateway-bun-cli/nginx CPU per 1 KB msg at fixed rate': (m) => div(m['gateway-bun-cli']?.cpuUsPerMsgAtRate, m.nginx?.cpuUsPerMsgAtRate),
+  'gateway-bun-cli/gateway-bun CPU per 1 KB msg at fixed rate': (m) => div(m['gateway-bun-cli']?.cpuUsPerMsgAtRate, m['gateway-bun']?.cpuUsPerMsgAtRate),
 };
 
 export const checks = [
@@ -106,4 +112,7 @@ export const checks = [
   { label: 'At 2,000 msg/s: CPU per round trip ≤ 0.8× the bare relay', ratio: 'gateway/relay CPU per 1 KB msg at fixed rate', op: '<=', limit: 0.8 },
   { label: 'At 2,000 msg/s: CPU per round trip ≤ 1.15× the byte-copy floor', ratio: 'gateway/copy CPU per 1 KB msg at fixed rate', op: '<=', limit: 1.15 },
   { label: 'Added p50 over direct at 2,000 msg/s ≤ 0.6× the bare relay\'s', ratio: 'gateway added p50 / relay added p50', op: '<=', limit: 0.6 },
+  // Issue 12, point 3 (Bun): below the 1.55× nginx the Bun entry measured before.
+  { label: 'Bun entry at 2,000 msg/s: CPU per round trip < 1.55× nginx', ratio: 'gateway-bun/nginx CPU per 1 KB msg at fixed rate', op: '<=', limit: 1.55,
+    missing: (skipped, failed) => failed['gateway-bun'] ?? skipped['gateway-bun'] ?? 'gateway-bun and nginx not both in --targets' },
 ];
