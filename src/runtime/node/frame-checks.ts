@@ -3,11 +3,14 @@
  * masking, control-frame rules: 1002; the message size limit from headers before any payload:
  * 1009; a fragment cap: 1008), the session's `frame` hook that counts and rate-limits each data
  * frame, the per-frame re-masking key towards the upstream, and each complete control frame
- * (pong answers to pings, pongs to the heartbeat, close frames to the close handshake).
+ * (pong answers to pings, pongs to the heartbeat, close frames to the close handshake). A
+ * terminal leg (a hub connection: the gateway is the endpoint) unmasks and joins each message and
+ * hands it to the session, text checked for UTF-8 (1007) as a WebSocket server must.
  *
  * The third of the four classes of one FrameLeg (writer → close handshake → checks → reader);
  * the reading state lives here because the checks set it up.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { TOO_BIG } from '../../core/leg-events.ts';
 import { FrameClose } from './frame-close.ts';
@@ -36,6 +39,10 @@ export abstract class FrameChecks extends FrameClose {
   protected utf8: Utf8Stream | undefined;
   /** A frame failed mid-payload after its header was relayed: fail once it is complete. */
   protected failAfterFrame = 0;
+  /** The gateway is this socket's endpoint (a hub connection): messages are read, not relayed. */
+  protected terminal = false;
+  /** Terminal legs: the unmasked payload of the message being read. */
+  protected parts: Buffer[] | undefined;
 
   constructor(
     sock: Socket,
@@ -95,6 +102,14 @@ export abstract class FrameChecks extends FrameClose {
     this.msgBytes += len;
     if (this.msgBytes > this.maxPayload) return this.protocolError(TOO_BIG.code, TOO_BIG.reason);
     if (++this.msgFrames > MAX_FRAGMENTS) return this.protocolError(1008, 'Too many fragments');
+    if (this.terminal) {
+      // The endpoint: the payload is unmasked and kept until the message is whole (frameDone).
+      if (first) this.parts = [];
+      this.fwd = false;
+      this.xkey = h.readInt32LE(o + hl - 4);
+      this.phase = 0;
+      return 0;
+    }
     const out = this.peer;
     this.fwd = out !== undefined && !out.closeSent && !out.dead && (this.ev.handlers?.frame?.(len, first) ?? true) && !out.closeSent;
     if (this.fwd) {
@@ -115,6 +130,7 @@ export abstract class FrameChecks extends FrameClose {
     if (op < 8) {
       if (this.failAfterFrame !== 0) return this.protocolError(this.failAfterFrame, 'Invalid UTF-8');
       if (this.fin) this.msgOpen = false;
+      if (this.terminal && this.fin) return this.messageDone();
       return 0;
     }
     const p = this.ctl!.subarray(0, this.ctlHave);
@@ -128,6 +144,16 @@ export abstract class FrameChecks extends FrameClose {
       if ('fail' in c) return this.protocolError(c.fail, c.fail === 1007 ? 'Invalid UTF-8 in the close reason' : 'Invalid close frame');
       this.onCloseFrame(c.code, c.reason);
     }
+    return 0;
+  }
+
+  /** A terminal leg read a whole message: text must be UTF-8 (1007), then it goes to the session. */
+  private messageDone(): number {
+    const parts = this.parts!;
+    this.parts = undefined;
+    const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (this.msgText && !isUtf8(data)) return this.protocolError(1007, 'Invalid UTF-8');
+    this.ev.message(data, !this.msgText);
     return 0;
   }
 

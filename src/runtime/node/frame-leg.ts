@@ -20,7 +20,7 @@
  * keeps an idle relayed connection small.
  */
 import type { Socket } from 'node:net';
-import type { Leg, LegHandlers, Payload } from '../../core/leg.ts';
+import type { Leg, LegHandlers, Payload, SharedFrame } from '../../core/leg.ts';
 import { FrameChecks } from './frame-checks.ts';
 import { encodeFrame, headerLength, OP_BINARY, OP_PING, OP_TEXT, xorRange } from './frame-codec.ts';
 import { LEG } from './frame-writer.ts';
@@ -55,8 +55,10 @@ export class FrameLeg extends FrameChecks implements Leg {
     readonly protocol: string,
     maxPayload: number,
     private leftover: Buffer | undefined,
+    terminal = false,
   ) {
     super(sock, isClient, maxPayload);
+    this.terminal = terminal;
     (sock as Owned)[LEG] = this;
     sock.on('error', ignoreError);
     sock.on('close', onSockClose);
@@ -72,11 +74,12 @@ export class FrameLeg extends FrameChecks implements Leg {
 
   listen(h: LegHandlers): void {
     this.ev.listen(h);
+    if (this.terminal) this.start(); // nothing to pair with: read now
   }
 
   /** Relay frames with `other` (both must be FrameLegs); starts reading both sockets. */
   pair(other: Leg): boolean {
-    if (!(other instanceof FrameLeg) || this.peer || other.peer) return false;
+    if (!(other instanceof FrameLeg) || this.peer || other.peer || this.terminal || other.terminal) return false;
     this.peer = other as this;
     other.peer = this;
     this.start();
@@ -158,6 +161,13 @@ export class FrameLeg extends FrameChecks implements Leg {
           this.failAfterFrame = 1007;
         }
         i += take;
+      } else if (this.parts) {
+        if (take > 0) {
+          this.phase = xorRange(b, i, i + take, this.xkey, this.phase);
+          this.parts.push(b.subarray(i, i + take));
+        }
+        i += take;
+        run = i;
       } else {
         i += take;
         run = i;
@@ -205,6 +215,13 @@ export class FrameLeg extends FrameChecks implements Leg {
     this.injectMsg(encodeFrame(isBinary ? OP_BINARY : OP_TEXT, bytes, !this.isClient));
   }
 
+  /** A broadcast: the same frame bytes for every member (server frames are unmasked). */
+  sendShared(f: SharedFrame): void {
+    if (this.closeSent || this.dead) return;
+    const wire = (f.wire ??= encodeFrame(f.isBinary ? OP_BINARY : OP_TEXT, f.data, false)) as Buffer;
+    this.injectMsg(wire);
+  }
+
   ping(): void {
     if (this.closeSent || this.closeRcvd || this.dead) return;
     this.injectCtl(encodeFrame(OP_PING, Buffer.alloc(0), !this.isClient));
@@ -219,11 +236,11 @@ export class FrameLeg extends FrameChecks implements Leg {
   }
 
   resume(): void {
-    if (this.peer) this.sock.resume();
+    if (this.peer || this.terminal) this.sock.resume();
   }
 }
 
 /** A socket after its handshake as a frame leg; `leftover` holds bytes read past the handshake. */
-export function frameLeg(sock: Socket, isClient: boolean, protocol: string, maxPayload: number, leftover?: Buffer): FrameLeg {
-  return new FrameLeg(sock, isClient, protocol, maxPayload, leftover);
+export function frameLeg(sock: Socket, isClient: boolean, protocol: string, maxPayload: number, leftover?: Buffer, terminal = false): FrameLeg {
+  return new FrameLeg(sock, isClient, protocol, maxPayload, leftover, terminal);
 }
