@@ -20,9 +20,23 @@ export interface Logger {
  */
 export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => console.log(line)): Logger {
   const min = ORDER[level];
+  // One line per connection open/close at info: the timestamp is formatted once per millisecond
+  // and the fixed head is written as text (half the cost of stringifying a merged object).
+  let lastMs = -1;
+  let lastIso = '';
   const emit = (lvl: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[lvl] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, event, ...fields }));
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      lastIso = new Date(now).toISOString();
+    }
+    if (fields && ('time' in fields || 'level' in fields || 'event' in fields)) {
+      write(JSON.stringify({ time: lastIso, level: lvl, event, ...fields }));
+      return;
+    }
+    const rest = fields ? JSON.stringify(fields) : '{}';
+    write(`{"time":"${lastIso}","level":"${lvl}","event":${JSON.stringify(event)}${rest.length > 2 ? `,${rest.slice(1)}` : '}'}`);
   };
   return {
     debug: (e, f) => emit('debug', e, f),
