@@ -5,15 +5,11 @@
  * the close handshake — and what the hub answers, byte for byte.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { closePayload, encodeFrame, rawClient, startGateway, stopAll, type RawPeer } from '../helpers/gateway.ts';
+import { closePayload, encodeFrame, OP, rawClient, startGateway, stopAll, type RawPeer } from '../helpers/gateway.ts';
 
 afterEach(stopAll);
 
-const TEXT = 1;
-const BIN = 2;
-const CLOSE = 8;
-const PING = 9;
-const PONG = 10;
+const { TEXT, BIN, CLOSE, PING, PONG } = OP;
 
 async function hub(extra: Record<string, unknown> = {}) {
   return startGateway([{ path: '/h', channel: 'raw', auth: false, heartbeat: 'off', presenceEvents: false, echo: true, maxMessageBytes: 1024, ...extra }]);

@@ -326,6 +326,9 @@ export interface Frame {
 }
 
 /** Build one frame. Masked by default (client → server); `mask: false` for server frames or an unmasked client frame. */
+/** RFC 6455 opcodes, for raw-frame tests. */
+export const OP = { CONT: 0, TEXT: 1, BIN: 2, CLOSE: 8, PING: 9, PONG: 10 } as const;
+
 export function encodeFrame(opcode: number, payload: Buffer | string = Buffer.alloc(0), o: { fin?: boolean; rsv?: number; mask?: boolean } = {}): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const fin = o.fin ?? true;
