@@ -112,7 +112,8 @@ describe('file descriptors exhausted', () => {
 
   it('with a cap above the fd limit, EMFILE at the upstream dial → 503 overloaded, counted as overload, not as an upstream failure', async () => {
     const up = await startUpstream();
-    const { port } = await lowFdGateway(up.url, ['--max-connections', '1000']);
+    const { p, port } = await lowFdGateway(up.url, ['--max-connections', '1000']);
+    expect(p.stderr()).toContain('max 1000 connections'); // set explicitly: no fd-derived socket budget
     const token = await hs();
     // All at once: the accepts take the last descriptors, so the dials that follow hit EMFILE.
     // (Accepts past the limit are refused by the kernel/libuv before the gateway sees a request:
